@@ -260,7 +260,8 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
             gxp = np.zeros((nb, g.hp, g.wp, g.groups, g.cg), dtype)
             for i in range(g.kh):
                 for j in range(g.kw):
-                    gxp[(slice(None),) + g.tap(i, j)] += gcols[..., i, j, :].transpose(1, 2, 3, 0, 4)
+                    tap = gcols[..., i, j, :].transpose(1, 2, 3, 0, 4)
+                    gxp[(slice(None),) + g.tap(i, j)] += tap
             gxp = gxp.reshape(nb, g.hp, g.wp, g.c)[(slice(None),) + crop]
             gx[n0:n1] = gxp.transpose(0, 3, 1, 2)
 
