@@ -1,0 +1,13 @@
+"""symconv: a Theano-style define-then-compile graph compiler for convolutional networks."""
+from symconv.config import config, change_flags
+from symconv import ops  # noqa: F401  (registers every op)
+from symconv.graph import Variable, Constant, SharedVariable
+from symconv.shared import shared
+from symconv.compile import function, Function, UnusedInputError, MissingInputError
+from symconv.gradient import grad
+from symconv import tensor, gradient, printing  # noqa: F401
+
+__version__ = "0.1.0"
+__all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",
+           "gradient", "printing", "Variable", "Constant", "SharedVariable",
+           "UnusedInputError", "MissingInputError"]

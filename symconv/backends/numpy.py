@@ -1,0 +1,91 @@
+"""The NumPy (CPU) backend: generic kernels, ufuncs bound directly, checked broadcasting."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symconv.backends.base import Backend, Thunk
+from symconv.graph import Node
+
+
+def broadcast_checks(node: Node) -> list[tuple[int, tuple[int, ...]]]:
+    """(input, axes) pairs where a runtime size of 1 would broadcast an axis that the input's
+    type does not declare broadcastable: Theano refuses that, and gradients rely on it."""
+    if len(node.inputs) < 2:
+        return []
+    out_shape = node.out.type.shape
+    checks = []
+    for i, inp in enumerate(node.inputs):
+        axes = tuple(a for a, s in enumerate(inp.type.shape) if s is None and out_shape[a] != 1)
+        if axes and any(other.type.shape[a] != 1 for other in node.inputs if other is not inp
+                        for a in axes):
+            checks.append((i, axes))
+    return checks
+
+
+def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
+    """An elementwise node as its ufunc (or kernel), with the result dtype forced to the type's
+    where NumPy's promotion would differ, and Theano's broadcasting check."""
+    xp = backend.xp
+    ufunc_name = getattr(node.op.kernel, "ufunc", None)
+    fn = getattr(xp, ufunc_name) if ufunc_name else backend.generic_thunk(node)
+    want = node.out.type.dtype
+    trial = fn(*[xp.ones((), dtype=i.dtype) for i in node.inputs])
+    if np.dtype(trial.dtype).name != want:
+        inner = fn
+        if ufunc_name:
+            def fn(*arrays: Any, _f=inner, _d=want) -> Any:
+                return _f(*arrays, dtype=_d)
+            try:
+                fn(*[xp.ones((), dtype=i.dtype) for i in node.inputs])
+            except TypeError:
+                def fn(*arrays: Any, _f=inner, _d=want) -> Any:
+                    return _f(*arrays).astype(_d, copy=False)
+        else:
+            def fn(*arrays: Any, _f=inner, _d=want) -> Any:
+                return _f(*arrays).astype(_d, copy=False)
+    checks = broadcast_checks(node)
+    if not checks:
+        return fn
+    types = [i.type for i in node.inputs]
+    name = node.op.name
+
+    def checked(*arrays: Any) -> Any:
+        out = fn(*arrays)
+        shape = out.shape
+        for i, axes in checks:
+            got = arrays[i].shape
+            for a in axes:
+                if got[a] == 1 and shape[a] != 1:
+                    raise ValueError(
+                        f"{name}: input {i} has size 1 on axis {a} (shape {got}) but its type "
+                        f"{types[i]} does not declare that axis broadcastable, and the other "
+                        f"inputs have size {shape[a]} there; make it broadcastable with "
+                        f"dimshuffle('x', ...) or a shared variable's broadcastable=")
+        return out
+    return checked
+
+
+class NumpyBackend(Backend):
+    name = "cpu"
+    xp = np
+    is_host = True
+
+    def __init__(self) -> None:
+        from symconv.backends import numpy_lowerings
+        self.lowerings = dict(numpy_lowerings.LOWERINGS)
+
+    def thunk(self, node: Node) -> Thunk:
+        lowering = self.lowerings.get(node.op.name)
+        if lowering is not None:
+            return lowering(self, node)
+        if node.op.elemwise is not None:
+            return elemwise_thunk(self, node)
+        return self.generic_thunk(node)
+
+    def to_device(self, array: np.ndarray) -> np.ndarray:
+        return array
+
+    def to_host(self, array: Any) -> np.ndarray:
+        return np.asarray(array)

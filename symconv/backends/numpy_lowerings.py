@@ -1,0 +1,29 @@
+"""NumPy-specific lowerings: ops whose generic ``xp`` kernel is not the fastest form on the CPU."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from symconv.backends.base import Backend, Thunk
+from symconv.graph import Node
+
+LOWERINGS: dict[str, Callable[[Backend, Node], Thunk]] = {}
+
+
+def lowering(op_name: str) -> Callable:
+    def register(fn: Callable[[Backend, Node], Thunk]) -> Callable[[Backend, Node], Thunk]:
+        LOWERINGS[op_name] = fn
+        return fn
+    return register
+
+
+@lowering("subtensor")
+def _subtensor(backend: Backend, node: Node) -> Thunk:
+    from symconv.ops.index import build_index
+    spec = node.kw["spec"]
+    if len(node.inputs) == 1:
+        index = build_index(spec, ())   # fully static: build the index tuple once
+
+        def static(x: Any) -> Any:
+            return x[index]
+        return static
+    return backend.generic_thunk(node)

@@ -1,0 +1,347 @@
+"""function(): givens -> rewrites -> schedule -> bound kernels -> a callable Function."""
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from typing import Any, Sequence
+
+import numpy as np
+
+from symconv.config import config
+from symconv.executor import Program, view_root
+from symconv.graph import (Constant, SharedVariable, Variable, as_tensor_variable, clone_replace,
+                           graph_inputs, is_literal)
+from symconv.values import filter_value
+
+
+class UnusedInputError(ValueError):
+    """An input of the function is not needed by any output or update."""
+
+
+class MissingInputError(ValueError):
+    """The graph needs a variable that is neither an input, shared, nor a constant."""
+
+
+_MODES = {"FAST_RUN": ("fast_run", None), "FAST_COMPILE": ("fast_compile", None),
+          "DebugMode": ("fast_run", "check"), "DEBUG_MODE": ("fast_run", "check"),
+          "NanGuardMode": ("fast_run", "nanguard")}
+
+
+def _mode_settings(mode: Any, profile: bool) -> tuple[str, str | None]:
+    """(optimizer level, instrumentation) for a mode name (or None: config.mode)."""
+    mode = mode if mode is not None else config.mode
+    name = getattr(mode, "name", mode)
+    if name not in _MODES:
+        raise ValueError(f"unknown mode {mode!r}; valid modes: {', '.join(_MODES)}")
+    optimizer, instrument = _MODES[name]
+    if mode is not None and name == "FAST_RUN" and config.optimizer != "fast_run":
+        optimizer = config.optimizer
+    if instrument is None and config.check_types:
+        instrument = "check"
+    if profile:
+        instrument = "profile"
+    return optimizer, instrument
+
+
+def _as_pairs(value: Any, what: str) -> list[tuple[Any, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        if what == "updates" and len(value) > 1 and not isinstance(value, OrderedDict):
+            warnings.warn("the 'updates' parameter of symconv.function() expects an OrderedDict "
+                          "or a list of pairs; a plain dict fixes the update order only by "
+                          "insertion, which Theano did not guarantee", UserWarning, stacklevel=3)
+        return list(value.items())
+    pairs = list(value)
+    for pair in pairs:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(f"{what} must be a dict or a list of (variable, value) pairs; got "
+                            f"an element {pair!r}")
+    return [tuple(p) for p in pairs]
+
+
+def _check_update(var: Any, value: Any) -> Variable:
+    if not isinstance(var, SharedVariable):
+        raise TypeError(f"updates can only target shared variables; got {var!r} "
+                        f"({type(var).__name__}) as an update target")
+    if is_literal(value) or isinstance(value, (np.ndarray, np.generic, list)):
+        return as_tensor_variable(filter_value(var.type, value, allow_downcast=True))
+    value = as_tensor_variable(value)
+    if value.dtype != var.dtype or value.ndim != var.ndim or not all(
+            a is None or b is None or a == b for a, b in zip(var.type.shape, value.type.shape)):
+        hint = (f"; cast it: T.cast(update, '{var.dtype}') (under floatX=float32, mixing float64 "
+                f"values in is the usual cause)" if value.dtype != var.dtype else "")
+        raise TypeError(f"an update must have the same type as its shared variable: "
+                        f"{var} is {var.type} but its update {value} is {value.type}{hint}")
+    return value
+
+
+def _check_given(key: Any, value: Any) -> tuple[Variable, Variable]:
+    if not isinstance(key, Variable) or isinstance(key, Constant):
+        raise TypeError(f"givens keys must be symbolic variables (inputs or shared variables), "
+                        f"got {key!r}")
+    value = as_tensor_variable(value)
+    if value.dtype != key.dtype or value.ndim != key.ndim:
+        raise TypeError(f"givens: {key} ({key.type}) cannot be replaced by {value} "
+                        f"({value.type}): the dtype and the number of dimensions must match; "
+                        f"cast the replacement with T.cast(value, '{key.dtype}')")
+    return key, value
+
+
+class _InputSpec:
+    """Validation and conversion of one positional argument."""
+
+    def __init__(self, var: Variable, position: int, allow_downcast: bool | None) -> None:
+        self.var, self.position, self.allow_downcast = var, position, allow_downcast
+        self.dtype = np.dtype(var.dtype)
+        self.ndim = var.ndim
+        self.fixed = [(a, s) for a, s in enumerate(var.type.shape) if s is not None]
+
+    def check(self, value: Any) -> np.ndarray:
+        if type(value) is np.ndarray and value.dtype is self.dtype and value.ndim == self.ndim:
+            shape = value.shape
+            for axis, size in self.fixed:
+                if shape[axis] != size:
+                    break
+            else:
+                return value
+        try:
+            return filter_value(self.var.type, value, allow_downcast=self.allow_downcast)
+        except (TypeError, ValueError) as err:
+            name = f'with name "{self.var.name}" ' if self.var.name else ""
+            raise TypeError(f"Bad input argument {name}to symconv function at index "
+                            f"{self.position} (0-based): {err}") from None
+
+
+class Function:
+    """A compiled graph: call it with the inputs' values (positionally or by name)."""
+
+    def __init__(self, spec: dict, program: Program, input_specs: list[_InputSpec],
+                 out_copy: list[bool], out_kind: str, out_keys: list | None,
+                 update_targets: list[SharedVariable], update_copy: list[bool],
+                 name: str | None) -> None:
+        self._spec = spec
+        self.program = program
+        self._inputs = input_specs
+        self._run = program.run
+        self._containers = [v.container for v in program.shared]
+        self._update_containers = [v.container for v in update_targets]
+        self._update_targets = update_targets
+        self._update_copy = update_copy if any(update_copy) else None
+        self._out_copy = out_copy
+        self._out_kind, self._out_keys = out_kind, out_keys
+        self._by_name = {s.var.name: s.position for s in input_specs if s.var.name}
+        self.name = name
+        self.trust_input = False
+        backend = program.backend
+        self._to_device = None if backend.is_host else backend.to_device
+        self._to_host = None if backend.is_host else backend.to_host
+        self.profile = None
+        if program.instrument == "profile":
+            from symconv.profiling import ProfileStats
+            self.profile = ProfileStats(self)
+
+    @property
+    def maker(self) -> Any:
+        return self   # Theano code reads f.maker.fgraph.outputs / f.maker.inputs
+
+    @property
+    def fgraph(self) -> Any:
+        return self.program
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild_function, (self._spec,))
+
+    def _args_from(self, args: tuple, kwargs: dict) -> list:
+        values = list(args) + [None] * (len(self._inputs) - len(args))
+        for key, value in kwargs.items():
+            pos = self._by_name.get(key)
+            if pos is None:
+                raise TypeError(f"{self} got an unexpected keyword argument {key!r}; inputs: "
+                                f"{sorted(self._by_name)}")
+            if pos < len(args):
+                raise TypeError(f"{self} got several values for input {key!r}")
+            values[pos] = value
+        missing = [s.var.name or f"#{s.position}" for s, v in zip(self._inputs, values)
+                   if v is None]
+        if missing:
+            raise TypeError(f"{self} is missing values for inputs {missing}")
+        return values
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != len(self._inputs):
+            if len(args) > len(self._inputs):
+                raise TypeError(f"{self} takes {len(self._inputs)} inputs, got {len(args)}")
+            args = tuple(self._args_from(args, kwargs))
+        if not self.trust_input:
+            args = tuple(spec.check(a) for spec, a in zip(self._inputs, args))
+        if self._to_device is not None:
+            args = tuple(self._to_device(a) for a in args)
+        try:
+            outs, ups = self._run(*args, *[c.value for c in self._containers])
+        except Exception as exc:
+            better = self.program.describe_error(exc)
+            if better is None:
+                raise
+            raise better.with_traceback(exc.__traceback__) from None
+        if ups:
+            self._write_updates(ups)
+        return self._format(outs)
+
+    def _write_updates(self, ups: tuple) -> None:
+        copy = self._update_copy
+        for i, (container, value) in enumerate(zip(self._update_containers, ups)):
+            if copy is not None and copy[i]:
+                value = value.copy()
+            elif type(value) is not np.ndarray and container.backend.is_host:
+                value = np.asarray(value)
+            container.value = value
+
+    def _format(self, outs: tuple) -> Any:
+        result = []
+        for value, copy in zip(outs, self._out_copy):
+            if self._to_host is not None:
+                value = self._to_host(value)
+            elif copy:
+                value = np.array(value)
+            elif type(value) is not np.ndarray:
+                value = np.asarray(value)
+            result.append(value)
+        if self._out_kind == "single":
+            return result[0]
+        if self._out_kind == "dict":
+            return dict(zip(self._out_keys, result))
+        return result
+
+    def __repr__(self) -> str:
+        return f"<symconv.Function {self.name or ''}>".replace(" >", ">")
+
+
+def _rebuild_function(spec: dict) -> Function:
+    return function(**spec)
+
+
+def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
+             updates: Any = None, givens: Any = None, no_default_updates: bool = False,
+             accept_inplace: bool = False, name: str | None = None,
+             rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
+             profile: bool | None = None, on_unused_input: str | None = None) -> Function:
+    """Compile a callable computing ``outputs`` from ``inputs`` and applying ``updates``.
+
+    Parameters
+    ----------
+    inputs : list of Variable
+        The symbolic arguments, in call order (shared variables are implicit).
+    outputs : Variable, list or dict of Variable, optional
+        What a call returns: one array, a list, or a dict with the same keys.
+    updates : list of (SharedVariable, Variable) pairs or OrderedDict, optional
+        New values written to shared variables after every output and update is computed.
+    givens : dict or list of pairs, optional
+        Variables substituted in the graph before compiling (e.g. minibatch slices of data).
+    allow_input_downcast : bool, optional
+        True: inputs are cast to their dtype even with precision loss; None: only Python floats
+        are cast to floatX; False: no lossy casts.
+    mode : str, optional
+        'FAST_RUN' (default), 'FAST_COMPILE', 'DebugMode' (type checks), 'NanGuardMode'.
+    profile : bool, optional
+        Time every node; see ``f.profile.summary()``.
+    on_unused_input : {'raise', 'warn', 'ignore'}
+        What to do with an input that no output or update needs.
+    """
+    from symconv.backends import get_backend
+    from symconv.rewrite import rewrite_graph
+    spec = dict(inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
+                name=name, allow_input_downcast=allow_input_downcast, profile=profile,
+                on_unused_input=on_unused_input)
+    on_unused_input = on_unused_input or config.on_unused_input
+    if on_unused_input not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got "
+                         f"{on_unused_input!r}")
+    if isinstance(inputs, Variable):
+        raise TypeError("function() takes a list of input variables; wrap it: [x]")
+    inputs = list(inputs)
+    for i, var in enumerate(inputs):
+        if isinstance(var, SharedVariable):
+            raise TypeError(f"input {i} ({var}) is a shared variable, which is an implicit "
+                            f"input; to replace it, use givens")
+        if isinstance(var, Constant) or not isinstance(var, Variable):
+            raise TypeError(f"input {i} must be a symbolic variable (e.g. T.matrix()), got "
+                            f"{var!r}")
+        if var.owner is not None:
+            raise TypeError(f"input {i} ({var}) is computed from other variables; inputs "
+                            f"must be free variables (use givens to substitute expressions)")
+        if any(var is other for other in inputs[:i]):
+            raise ValueError(f"input {var} appears twice in the inputs")
+
+    if outputs is None:
+        out_kind, out_keys, out_list = "list", None, []
+    elif isinstance(outputs, dict):
+        out_kind, out_keys = "dict", list(outputs)
+        out_list = [as_tensor_variable(outputs[k]) for k in out_keys]
+    elif isinstance(outputs, (list, tuple)):
+        out_kind, out_keys, out_list = "list", None, [as_tensor_variable(o) for o in outputs]
+    else:
+        out_kind, out_keys, out_list = "single", None, [as_tensor_variable(outputs)]
+
+    update_pairs = _as_pairs(updates, "updates")
+    targets, values = [], []
+    for var, value in update_pairs:
+        if any(var is t for t in targets):
+            raise ValueError(f"shared variable {var} has two updates")
+        values.append(_check_update(var, value))
+        targets.append(var)
+    if not no_default_updates:
+        for var in graph_inputs(out_list + values):
+            if (isinstance(var, SharedVariable) and var.default_update is not None
+                    and not any(var is t for t in targets)):
+                targets.append(var)
+                values.append(_check_update(var, var.default_update))
+
+    replace = dict(_check_given(k, v) for k, v in _as_pairs(givens, "givens"))
+    graph = clone_replace(out_list + values, replace) if replace else out_list + values
+
+    leaves = graph_inputs(graph, inputs)
+    input_ids = {id(v) for v in inputs}
+    for leaf in leaves:
+        if not (id(leaf) in input_ids or isinstance(leaf, (Constant, SharedVariable))):
+            raise MissingInputError(
+                f"the graph needs {leaf} ({leaf.type}, created at {leaf.trace}), which is not "
+                f"among the function's inputs; add it to the inputs or give it a value with "
+                f"givens")
+    used = {id(v) for v in leaves}
+    for i, var in enumerate(inputs):
+        if id(var) not in used and on_unused_input != "ignore":
+            message = (f"symconv.function was asked to create a function computing outputs "
+                       f"given certain inputs, but input {i} ({var}) is not part of the "
+                       f"computational graph needed to compute the outputs; to make this "
+                       f"error a warning or silence it, pass on_unused_input='warn' or 'ignore'")
+            if on_unused_input == "raise":
+                raise UnusedInputError(message)
+            warnings.warn(message, stacklevel=2)
+
+    optimizer, instrument = _mode_settings(mode, bool(profile if profile is not None
+                                                      else config.profile))
+    graph = rewrite_graph(graph, optimizer)
+    outs, ups = graph[:len(out_list)], graph[len(out_list):]
+    shared_vars, seen = [], set()
+    for var in graph_inputs(graph, inputs) + targets:
+        if isinstance(var, SharedVariable) and id(var) not in seen:
+            seen.add(id(var))
+            shared_vars.append(var)
+    program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument)
+
+    out_copy, produced = [], set()
+    for var in outs:
+        root = view_root(var)
+        out_copy.append(root.owner is None or id(var) in produced)
+        produced.add(id(var))
+    update_copy = []
+    for target, var in zip(targets, ups):
+        root = view_root(var)
+        update_copy.append(root.owner is None and root is not target)
+    input_specs = [_InputSpec(v, i, allow_input_downcast) for i, v in enumerate(inputs)]
+    fn = Function(spec, program, input_specs, out_copy, out_kind, out_keys, targets,
+                  update_copy, name)
+    if fn.profile is not None and config.profile:
+        fn.profile.print_at_exit()
+    return fn

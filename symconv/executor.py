@@ -1,0 +1,167 @@
+"""The schedule: a graph lowered once to straight-line Python over bound kernels.
+
+The nodes are ordered, each bound to its backend thunk, and emitted as one generated
+function of local variables (``v3 = k3(v1, v2)``), so a call does no planning and no dict
+lookups. Instrumented variants (profiling, type checks, NaN guard) are generated the same way.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from symconv.graph import Constant, Node, SharedVariable, Variable, toposort
+
+
+def view_root(var: Variable) -> Variable:
+    """The variable whose memory ``var`` may alias through view ops (itself if none)."""
+    while var.owner is not None and var.owner.op.view:
+        var = var.owner.inputs[0]
+    return var
+
+
+class Program:
+    """Straight-line code computing ``outputs`` and ``updates`` from inputs and shared values."""
+
+    def __init__(self, inputs: Sequence[Variable], shared: Sequence[SharedVariable],
+                 outputs: Sequence[Variable], updates: Sequence[Variable], backend: Any,
+                 instrument: str | None = None) -> None:
+        self.inputs, self.shared = list(inputs), list(shared)
+        self.outputs, self.updates = list(outputs), list(updates)
+        self.backend = backend
+        self.instrument = instrument
+        self.nodes: list[Node] = toposort(self.outputs + self.updates, self.inputs)
+        self.names: dict[int, str] = {}
+        self.env: dict[str, Any] = {}
+        for i, var in enumerate(self.inputs):
+            self.names[id(var)] = f"i{i}"
+        for i, var in enumerate(self.shared):
+            self.names.setdefault(id(var), f"s{i}")
+        self.thunks: list[Callable] = []
+        for n, node in enumerate(self.nodes):
+            self.thunks.append(backend.thunk(node))
+            self.names[id(node.out)] = f"v{n}"
+        for node in self.nodes:
+            for var in node.inputs:
+                self._name_leaf(var)
+        for var in self.outputs + self.updates:
+            self._name_leaf(var)
+        self.line_of_node: dict[int, int] = {}
+        self.source = self._generate()
+        namespace: dict[str, Any] = dict(self.env)
+        for n, thunk in enumerate(self.thunks):
+            namespace[f"k{n}"] = thunk
+        code = compile(self.source, f"<symconv program {id(self):x}>", "exec")
+        exec(code, namespace)
+        self.run: Callable = namespace["run"]
+        self.code = namespace["run"].__code__
+        self.node_time = [0.0] * len(self.nodes)
+        self.node_calls = [0] * len(self.nodes)
+
+    def _name_leaf(self, var: Variable) -> None:
+        if id(var) in self.names:
+            return
+        if isinstance(var, Constant):
+            name = f"c{len([k for k in self.env if k.startswith('c')])}"
+            self.env[name] = self.backend.to_device(var.data)
+            self.names[id(var)] = name
+            return
+        if isinstance(var, SharedVariable):
+            raise RuntimeError(f"shared variable {var} is not among the program's shared inputs")
+        raise ValueError(
+            f"the graph needs {var} ({var.type}, created at {var.trace}), which is not an input "
+            f"of the function; add it to the inputs or replace it with givens")
+
+    def _generate(self) -> str:
+        args = [self.names[id(v)] for v in self.inputs] + \
+            [f"s{i}" for i in range(len(self.shared))]
+        lines = [f"def run({', '.join(args)}):"]
+        for n, node in enumerate(self.nodes):
+            call = f"k{n}({', '.join(self.names[id(i)] for i in node.inputs)})"
+            self.line_of_node[len(lines) + 1] = n
+            if self.instrument == "profile":
+                lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t)")
+            elif self.instrument:
+                lines.append(f"    v{n} = {call}; _after({n}, v{n})")
+            else:
+                lines.append(f"    v{n} = {call}")
+        outs = ", ".join(self.names[id(v)] for v in self.outputs)
+        ups = ", ".join(self.names[id(v)] for v in self.updates)
+        lines.append(f"    return ({outs}{',' if outs else ''}), ({ups}{',' if ups else ''})")
+        if self.instrument:
+            self.env["_after"] = self._after_hook()
+            self.env["_clock"] = time.perf_counter
+        return "\n".join(lines) + "\n"
+
+    def _after_hook(self) -> Callable:
+        nodes, backend = self.nodes, self.backend
+        if self.instrument == "profile":
+            times, calls, clock = self.node_time, self.node_calls, time.perf_counter
+
+            def after(n: int, value: Any, t0: float) -> None:
+                times[n] += clock() - t0
+                calls[n] += 1
+            return after
+        if self.instrument == "nanguard":
+            def after(n: int, value: Any) -> None:
+                xp = backend.xp
+                if value.dtype.kind in "fc" and not bool(xp.isfinite(value).all()):
+                    node = nodes[n]
+                    what = "NaN" if bool(xp.isnan(value).any()) else "Inf"
+                    raise FloatingPointError(
+                        f"NanGuardMode: {node.op.name} produced {what}; node {node!r}, input "
+                        f"types {[str(i.type) for i in node.inputs]}, created at "
+                        f"{node.out.trace}")
+            return after
+
+        def after(n: int, value: Any) -> None:   # "check": results must match inferred types
+            node = nodes[n]
+            want = node.out.type
+            got_dtype = np.dtype(value.dtype).name
+            problem = None
+            if got_dtype != want.dtype:
+                problem = f"dtype {got_dtype}, expected {want.dtype}"
+            elif value.ndim != want.ndim or any(
+                    s is not None and s != g for s, g in zip(want.shape, value.shape)):
+                problem = f"shape {tuple(value.shape)}, expected {want}"
+            if problem:
+                raise TypeError(f"check_types: {node!r} returned a value of {problem} "
+                                f"(created at {node.out.trace})")
+        return after
+
+    def failing_node(self, exc: BaseException) -> tuple[Node, list[Any]] | None:
+        """The node whose kernel raised ``exc`` and its input values, if it was one."""
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is self.code:
+                n = self.line_of_node.get(tb.tb_lineno)
+                if n is None:
+                    return None
+                frame_locals = tb.tb_frame.f_locals
+                env = {**self.env, **frame_locals}
+                node = self.nodes[n]
+                return node, [env.get(self.names[id(i)]) for i in node.inputs]
+            tb = tb.tb_next
+        return None
+
+    def describe_error(self, exc: BaseException) -> BaseException | None:
+        """``exc`` re-worded to name the failing op, its input shapes and the user's line."""
+        found = self.failing_node(exc)
+        if found is None:
+            return None
+        node, values = found
+        shapes = ", ".join(f"{tuple(v.shape)} {v.dtype}" if hasattr(v, "shape") else repr(v)
+                           for v in values)
+        message = (f"{exc}\nApply node that caused the error: {node!r}\n"
+                   f"Inputs shapes and dtypes: {shapes}\n"
+                   f"Inputs types: {[str(i.type) for i in node.inputs]}\n"
+                   f"The node was created at: {node.out.trace}")
+        try:
+            new = type(exc)(message)
+        except Exception:
+            new = RuntimeError(message)
+        return new
+
+    def profile_rows(self) -> list[tuple[float, int, Node]]:
+        return [(t, c, node) for t, c, node in zip(self.node_time, self.node_calls, self.nodes)]

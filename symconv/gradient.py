@@ -1,0 +1,241 @@
+"""Reverse-mode differentiation over the graph, and verify_grad (finite differences)."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from symconv.graph import (DISCRETE_DTYPES, Op, TensorType, Variable, as_tensor_variable,
+                           constant, toposort, toposort_vars)
+
+
+class DisconnectedInputError(ValueError):
+    """grad was asked for the gradient of a variable the cost does not depend on."""
+
+
+class GradientError(Exception):
+    """verify_grad found a symbolic gradient that disagrees with finite differences."""
+
+    def __init__(self, arg: int, err_pos: tuple, shape: tuple, val1: float, val2: float,
+                 abs_err: float, rel_err: float, abs_tol: float, rel_tol: float) -> None:
+        super().__init__(
+            f"gradient of input {arg} (shape {shape}) disagrees with finite differences at "
+            f"index {err_pos}: symbolic {val1!r} vs numeric {val2!r} (abs error {abs_err:.3g} > "
+            f"{abs_tol:.3g} and rel error {rel_err:.3g} > {rel_tol:.3g})")
+        self.arg, self.err_pos, self.abs_err, self.rel_err = arg, err_pos, abs_err, rel_err
+        self.val1, self.val2 = val1, val2
+
+
+def _identity_kernel(xp: Any, x: Any) -> Any:
+    return x
+
+
+disconnected_grad = Op("disconnected_grad", lambda t: t, _identity_kernel,
+                       lambda g, out, x: [None], view=True,
+                       doc="Identity whose gradient is cut (no gradient flows to x).")
+zero_grad = disconnected_grad
+
+
+def _zeros_for(var: Variable) -> Variable:
+    from symconv.config import config
+    from symconv.ops.shape import filled_like
+    dtype = config.floatX if var.dtype in DISCRETE_DTYPES else var.dtype
+    return filled_like(var, dtype=dtype, value=0)
+
+
+def unbroadcast(g: Variable, x: Variable) -> Variable:
+    """``g`` summed back to ``x``'s shape over the axes that broadcasting added or stretched."""
+    from symconv.ops.elemwise import cast
+    from symconv.ops.reduce import reduce_sum
+    if g.ndim > x.ndim:
+        g = reduce_sum(g, axis=tuple(range(g.ndim - x.ndim)))
+    axes = tuple(a for a in range(x.ndim) if x.type.shape[a] == 1 and g.type.shape[a] != 1)
+    if axes:
+        g = reduce_sum(g, axis=axes, keepdims=True)
+    if g.dtype != x.dtype:
+        g = cast(g, x.dtype)
+    return g
+
+
+def _add_all(terms: list[Variable]) -> Variable:
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
+         consider_constant: Sequence[Variable] | None = None,
+         disconnected_inputs: str = "raise", add_names: bool = True,
+         known_grads: dict | None = None, return_disconnected: str = "zero",
+         null_gradients: str = "raise") -> Variable | list[Variable | None]:
+    """Symbolic gradient of the scalar ``cost`` with respect to ``wrt`` (a variable or a list).
+
+    Parameters
+    ----------
+    cost : scalar Variable or None
+        The expression to differentiate; None when ``known_grads`` seeds the walk.
+    wrt : Variable or list of Variable
+        Returns a single gradient for a single variable, a list for a list.
+    consider_constant : list of Variable, optional
+        Variables whose inputs receive no gradient through them.
+    disconnected_inputs : {'raise', 'warn', 'ignore'}
+        What to do when ``cost`` does not depend on an element of ``wrt``.
+    known_grads : dict, optional
+        Gradients already known for some variables (``{var: gradient}``).
+    return_disconnected : {'zero', 'None', 'Disconnected'}
+        What a disconnected input's gradient is.
+    """
+    if disconnected_inputs not in ("raise", "warn", "ignore"):
+        raise ValueError("disconnected_inputs must be 'raise', 'warn' or 'ignore', got "
+                         f"{disconnected_inputs!r}")
+    if return_disconnected not in ("zero", "None", "Disconnected"):
+        raise ValueError("return_disconnected must be 'zero', 'None' or 'Disconnected', got "
+                         f"{return_disconnected!r}")
+    single = isinstance(wrt, Variable)
+    wrt_list = [wrt] if single else list(wrt)
+    for w in wrt_list:
+        if not isinstance(w, Variable):
+            raise TypeError(f"grad: wrt must be symbolic variables, got {type(w).__name__}")
+    seeds: dict[int, list[Variable]] = {}
+    roots: list[Variable] = []
+    if cost is not None:
+        cost = as_tensor_variable(cost)
+        if cost.ndim != 0:
+            raise TypeError(f"grad: cost must be a scalar, got {cost} of type {cost.type}")
+        if cost.dtype in DISCRETE_DTYPES:
+            raise TypeError(f"grad: cost {cost} has the discrete dtype {cost.dtype}")
+        seeds[id(cost)] = [constant(1, dtype=cost.dtype)]
+        roots.append(cost)
+    for var, g in (known_grads or {}).items():
+        g = as_tensor_variable(g)
+        if g.ndim != var.ndim:
+            raise ValueError(f"grad: known gradient of {var} has {g.ndim} dimensions, "
+                             f"expected {var.ndim}")
+        seeds.setdefault(id(var), []).append(g)
+        roots.append(var)
+    if not roots:
+        raise ValueError("grad: give a cost or known_grads")
+
+    blockers = list(consider_constant or [])
+    order = toposort(roots, blockers)
+    reach = {id(w) for w in wrt_list}
+    for node in order:
+        if any(id(i) in reach for i in node.inputs):
+            reach.add(id(node.out))
+
+    acc = seeds
+    for node in reversed(order):
+        out = node.out
+        if id(out) not in reach or id(out) not in acc or node.op.grad is None:
+            continue
+        if not any(id(i) in reach and i.dtype not in DISCRETE_DTYPES for i in node.inputs):
+            continue
+        g = _add_all(acc[id(out)])
+        in_grads = node.op.grad(g, out, *node.inputs, **node.kw)
+        if len(in_grads) != len(node.inputs):
+            raise RuntimeError(f"gradient rule of {node.op.name} returned {len(in_grads)} "
+                               f"gradients for {len(node.inputs)} inputs")
+        for inp, ig in zip(node.inputs, in_grads):
+            if ig is None or id(inp) not in reach or inp.dtype in DISCRETE_DTYPES:
+                continue
+            acc.setdefault(id(inp), []).append(unbroadcast(as_tensor_variable(ig), inp))
+
+    connected = {id(v) for v in toposort_vars(roots, blockers)}
+    results: list[Variable | None] = []
+    for w in wrt_list:
+        if id(w) in acc and not (w.dtype in DISCRETE_DTYPES):
+            g = _add_all(acc[id(w)])
+            if add_names and w.name and g.name is None and cost is not None:
+                g.name = f"(d{cost.name or 'cost'}/d{w.name})"
+            results.append(g)
+            continue
+        if id(w) not in connected:
+            message = (f"grad was asked for the gradient with respect to {w} ({w.type}, created "
+                       f"at {w.trace}), which is not part of the computational graph of the "
+                       f"cost, or is used only by a non-differentiable operator")
+            if disconnected_inputs == "raise":
+                raise DisconnectedInputError(
+                    message + "; pass disconnected_inputs='ignore' to get a zero gradient")
+            if disconnected_inputs == "warn":
+                warnings.warn(message, stacklevel=2)
+            if return_disconnected != "zero":
+                results.append(None)
+                continue
+        results.append(_zeros_for(w))
+    return results[0] if single else results
+
+
+# ---- verify_grad ---------------------------------------------------------------------------
+
+_EPS = {"float64": 1e-6, "float32": 1e-3, "float16": 1e-1}
+_TOL = {"float64": 1e-4, "float32": 1e-2, "float16": 5e-2}
+
+
+def numeric_grad(f: Callable[..., float], pt: list[np.ndarray], eps: float) -> list[np.ndarray]:
+    """Central finite differences of the scalar function ``f`` at ``pt``."""
+    grads = []
+    for arg in range(len(pt)):
+        point = [p.copy() for p in pt]
+        g = np.zeros(pt[arg].shape, dtype="float64")
+        flat, gflat = point[arg].reshape(-1), g.reshape(-1)
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            plus = float(f(*point))
+            flat[i] = orig - eps
+            minus = float(f(*point))
+            flat[i] = orig
+            gflat[i] = (plus - minus) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+def verify_grad(fun: Callable[..., Variable], pt: Sequence[Any], n_tests: int = 2,
+                rng: Any = None, eps: float | None = None, out_type: Any = None,
+                abs_tol: float | None = None, rel_tol: float | None = None,
+                mode: Any = None, cast_to_output_type: bool = False) -> None:
+    """Check ``grad`` of ``fun`` against finite differences along random projections.
+
+    Raises GradientError when, for some element, both the absolute and the relative error
+    exceed their tolerances.
+    """
+    from symconv.compile import function
+    from symconv.shared import shared
+    pt = [np.array(p) for p in pt]
+    for i, p in enumerate(pt):
+        if p.dtype.kind != "f":
+            raise TypeError(f"verify_grad: point {i} must be a float array, got {p.dtype}")
+    rng = rng if rng is not None else np.random.default_rng(42)
+    rand = rng.random if hasattr(rng, "random") else rng.rand
+    inputs = [Variable(TensorType(p.dtype, (None,) * p.ndim), name=f"input {i}")
+              for i, p in enumerate(pt)]
+    out = as_tensor_variable(fun(*inputs))
+    dtype = out.dtype if out.dtype in _EPS else "float64"
+    worst = min((p.dtype.name for p in pt), key=lambda d: _EPS.get(d, 1e-6), default="float64")
+    eps = eps if eps is not None else _EPS.get(worst, 1e-6)
+    abs_tol = abs_tol if abs_tol is not None else _TOL.get(worst, 1e-4)
+    rel_tol = rel_tol if rel_tol is not None else _TOL.get(worst, 1e-4)
+    out_shape = function(inputs, out, mode=mode)(*pt).shape
+    for _ in range(n_tests):
+        projection = shared(np.asarray(rand(*out_shape) + 0.5, dtype=dtype))
+        cost = (projection * out).sum()
+        cost_fn = function(inputs, cost, mode=mode)
+        grads = grad(cost, inputs, disconnected_inputs="ignore")
+        analytic = function(inputs, grads, mode=mode)(*pt)
+        numeric = numeric_grad(cost_fn, [p.astype("float64") if p.dtype == "float64" else p
+                                         for p in pt], eps)
+        for arg, (a, n) in enumerate(zip(analytic, numeric)):
+            a = np.asarray(a, dtype="float64")
+            abs_err = np.abs(a - n)
+            rel_err = abs_err / np.maximum(np.abs(a) + np.abs(n), 1e-8)
+            bad = (abs_err > abs_tol) & (rel_err > rel_tol)
+            if bad.any():
+                pos = np.unravel_index(int(np.argmax(np.where(bad, abs_err, -1))), a.shape)
+                raise GradientError(arg, tuple(int(i) for i in pos), a.shape, float(a[pos]),
+                                    float(n[pos]), float(abs_err[pos]), float(rel_err[pos]),
+                                    abs_tol, rel_tol)
+
+
+verify_grad.E_grad = GradientError  # Theano's spelling

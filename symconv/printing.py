@@ -1,0 +1,158 @@
+"""Readable forms of graphs: debugprint (Theano-style tree), pp (infix), pydotprint (Graphviz)."""
+from __future__ import annotations
+
+import io
+import sys
+from typing import Any, Sequence, TextIO
+
+from symconv.graph import Constant, SharedVariable, Variable
+
+
+def _roots(obj: Any) -> tuple[list[Variable], Any]:
+    from symconv.compile import Function
+    if isinstance(obj, Function):
+        program = obj.program
+        return list(program.outputs) + list(program.updates), program
+    if isinstance(obj, Variable):
+        return [obj], None
+    if isinstance(obj, (list, tuple)):
+        return [v for o in obj for v in _roots(o)[0]], None
+    raise TypeError(f"debugprint: expected a variable, a list of them or a compiled function, "
+                    f"got {type(obj).__name__}")
+
+
+def _label(var: Variable, ids: dict[int, str], print_type: bool) -> str:
+    if var.owner is not None:
+        text = repr(var.owner)
+    elif isinstance(var, Constant):
+        text = repr(var)
+    elif isinstance(var, SharedVariable):
+        text = var.name or "<shared>"
+    else:
+        text = var.name or "<input>"
+    if var.owner is not None and var.name:
+        text += f" '{var.name}'"
+    text += f" [id {ids.setdefault(id(var), _letters(len(ids)))}]"
+    if print_type:
+        text += f" <{var.type}>"
+    return text
+
+
+def _letters(n: int) -> str:
+    out = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
+
+
+def debugprint(obj: Any, file: TextIO | str | None = None, print_type: bool = False,
+               depth: int = -1, done: dict | None = None) -> str | None:
+    """Print the graph as an indented tree with ids (repeated subtrees are shown once).
+
+    With ``file='str'`` the text is returned instead of printed. A compiled function prints
+    its optimized graph followed by its schedule.
+    """
+    roots, program = _roots(obj)
+    ids: dict[int, str] = {}
+    shown: set[int] = set()
+    lines: list[str] = []
+
+    def walk(var: Variable, indent: str, level: int) -> None:
+        lines.append(indent + _label(var, ids, print_type))
+        if var.owner is None or level == depth:
+            return
+        if id(var) in shown:
+            return
+        shown.add(id(var))
+        for inp in var.owner.inputs:
+            walk(inp, indent + " |", level + 1)
+
+    for root in roots:
+        walk(root, "", 0)
+    if program is not None:
+        lines.append("")
+        lines.append("Schedule:")
+        for n, node in enumerate(program.nodes):
+            args = ", ".join(program.names[id(i)] for i in node.inputs)
+            lines.append(f"  {n:3d}  v{n} = {node!r}({args})  <{node.out.type}>")
+    text = "\n".join(lines)
+    if file == "str":
+        return text
+    print(text, file=file if file is not None else sys.stdout)
+    return None
+
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "true_div": "/", "int_div": "//", "mod": "%",
+          "pow": "**", "eq": "==", "neq": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def pp(var: Variable) -> str:
+    """The expression as infix text, e.g. ``((x * W) + b)``."""
+    if var.owner is None:
+        return repr(var)
+    node = var.owner
+    args = [pp(i) for i in node.inputs]
+    if node.op.name in _INFIX and len(args) == 2:
+        return f"({args[0]} {_INFIX[node.op.name]} {args[1]})"
+    if node.op.name == "neg":
+        return f"-{args[0]}"
+    if node.op.name == "dimshuffle":
+        return f"{args[0]}.dimshuffle{node.kw['pattern']}"
+    params = ", ".join(f"{k}={v!r}" for k, v in node.params)
+    return f"{node.op.name}({', '.join(args + ([params] if params else []))})"
+
+
+def pydotprint(obj: Any, outfile: str | None = None, format: str = "png",
+               print_type: bool = True) -> str:
+    """Write the graph as Graphviz DOT (and render it with ``dot`` where installed).
+
+    Returns the path written: the rendered file when ``dot`` exists, else the ``.dot`` file.
+    """
+    import shutil
+    import subprocess
+    roots, _ = _roots(obj)
+    buf = io.StringIO()
+    buf.write("digraph symconv {\n  rankdir=BT;\n  node [fontname=Helvetica, fontsize=10];\n")
+    seen: set[int] = set()
+
+    def name(v: Variable) -> str:
+        return f"v{id(v)}"
+
+    def visit(var: Variable) -> None:
+        if id(var) in seen:
+            return
+        seen.add(id(var))
+        if var.owner is None:
+            shape = "box" if isinstance(var, SharedVariable) else (
+                "plaintext" if isinstance(var, Constant) else "ellipse")
+            label = repr(var) + (f"\\n{var.type}" if print_type else "")
+            buf.write(f'  {name(var)} [shape={shape}, label="{_esc(label)}"];\n')
+            return
+        label = repr(var.owner) + (f"\\n{var.type}" if print_type else "")
+        color = "lightblue" if var.owner.op.elemwise is not None else "lightyellow"
+        buf.write(f'  {name(var)} [shape=box, style=filled, fillcolor={color}, '
+                  f'label="{_esc(label)}"];\n')
+        for pos, inp in enumerate(var.owner.inputs):
+            visit(inp)
+            buf.write(f'  {name(inp)} -> {name(var)} [label="{pos}"];\n')
+
+    for root in roots:
+        visit(root)
+    buf.write("}\n")
+    outfile = outfile or f"symconv_graph.{format}"
+    dot_path = outfile if outfile.endswith(".dot") else outfile.rsplit(".", 1)[0] + ".dot"
+    with open(dot_path, "w") as fh:
+        fh.write(buf.getvalue())
+    if outfile.endswith(".dot") or shutil.which("dot") is None:
+        return dot_path
+    subprocess.run(["dot", f"-T{format}", dot_path, "-o", outfile], check=True)
+    return outfile
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n")
+
+
+__all__: Sequence[str] = ["debugprint", "pp", "pydotprint"]

@@ -1,0 +1,165 @@
+"""Rewrite engine: small local rules grouped in phases named by purpose, run to a fixpoint.
+
+A rule is ``fn(node) -> Variable | None``: given a node whose inputs are already rewritten,
+return an equivalent variable (same dtype and ndim) or None. Rules never mutate the graph:
+each pass rebuilds what changed, so the user's graph is left as it was.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from symconv.graph import Constant, Node, Variable, apply, toposort_vars
+
+Rule = Callable[[Node], "Variable | None"]
+GraphPass = Callable[[list[Variable]], list[Variable]]
+
+PHASES = ("canonicalize", "stabilize", "specialize")
+
+
+@dataclass
+class Phase:
+    name: str
+    rules: list[tuple[str, tuple[str, ...] | None, Rule]] = field(default_factory=list)
+    passes: list[tuple[str, GraphPass]] = field(default_factory=list)  # whole-graph, after rules
+
+
+_PHASES = {name: Phase(name) for name in PHASES}
+# the optimizer levels: which phases (and which rules tagged 'fast_compile') each runs
+FAST_COMPILE_RULES: set[str] = set()
+
+
+def register(phase: str, ops: Iterable[str] | None = None, name: str | None = None,
+             fast_compile: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator adding a local rule to ``phase``; ``ops`` restricts it to nodes of those ops."""
+    def add(fn: Rule) -> Rule:
+        rule_name = name or fn.__name__
+        _PHASES[phase].rules.append((rule_name, tuple(ops) if ops is not None else None, fn))
+        if fast_compile:
+            FAST_COMPILE_RULES.add(rule_name)
+        return fn
+    return add
+
+
+def register_pass(phase: str, name: str | None = None) -> Callable[[GraphPass], GraphPass]:
+    """Decorator adding a whole-graph pass run after ``phase``'s local rules reach a fixpoint."""
+    def add(fn: GraphPass) -> GraphPass:
+        _PHASES[phase].passes.append((name or fn.__name__, fn))
+        return fn
+    return add
+
+
+class RewriteReport:
+    """Which rules fired how often (for debugging and the rule tests)."""
+
+    def __init__(self) -> None:
+        self.fired: dict[str, int] = {}
+        self.failed: dict[str, str] = {}
+
+    def hit(self, name: str) -> None:
+        self.fired[name] = self.fired.get(name, 0) + 1
+
+
+def _on_error(name: str, err: Exception, report: RewriteReport) -> None:
+    from symconv.config import config
+    report.failed[name] = repr(err)
+    if config.on_opt_error == "raise":
+        raise err
+    if config.on_opt_error == "warn":
+        warnings.warn(f"rewrite {name} failed and was skipped: {err!r}", stacklevel=4)
+
+
+def _compatible(old: Variable, new: Variable) -> bool:
+    return (new.type.dtype == old.type.dtype and new.type.ndim == old.type.ndim
+            and all(a is None or b is None or a == b
+                    for a, b in zip(old.type.shape, new.type.shape)))
+
+
+def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, Rule]],
+              report: RewriteReport) -> tuple[list[Variable], bool]:
+    """One bottom-up pass: rebuild nodes over rewritten inputs, merge equal ones, apply rules."""
+    memo: dict[int, Variable] = {}
+    seen_nodes: dict[tuple, Variable] = {}
+    seen_consts: dict[tuple, Variable] = {}
+    changed = False
+    by_op: dict[str, list] = {}
+    generic = [r for r in rules if r[1] is None]
+    for r in rules:
+        for op_name in r[1] or ():
+            by_op.setdefault(op_name, []).append(r)
+    for var in toposort_vars(outputs):
+        if var.owner is None:
+            if isinstance(var, Constant):
+                key = var.signature()
+                first = seen_consts.setdefault(key, var)
+                if first is not var:
+                    changed = True
+                memo[id(var)] = first
+            else:
+                memo[id(var)] = var
+            continue
+        node = var.owner
+        inputs = [memo[id(i)] for i in node.inputs]
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            new = apply(node.op, inputs, node.params)
+            new.name, new.trace = var.name, var.trace
+        else:
+            new = var
+        key = new.owner.key()
+        merged = seen_nodes.get(key)
+        if merged is not None:     # merge: an equal computation already exists
+            memo[id(var)] = merged
+            changed = True
+            continue
+        for name, _, rule in by_op.get(node.op.name, []) + generic:
+            try:
+                result = rule(new.owner)
+            except Exception as err:  # a broken rule is reported and skipped, never applied
+                _on_error(name, err, report)
+                continue
+            if result is None or result is new:
+                continue
+            if not _compatible(new, result):
+                _on_error(name, TypeError(f"rule {name} replaced {new} ({new.type}) by "
+                                          f"{result} ({result.type})"), report)
+                continue
+            report.hit(name)
+            if result.name is None:
+                result.name = var.name
+            new, changed = result, True
+            break
+        seen_nodes.setdefault(key, new)
+        memo[id(var)] = new
+        if new is not var:
+            changed = True
+    return [memo[id(o)] for o in outputs], changed
+
+
+def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
+                  report: RewriteReport | None = None, max_passes: int = 20) -> list[Variable]:
+    """The outputs' graph after the phases the optimizer level enables."""
+    from symconv import rewrites  # noqa: F401  (registers the rules)
+    report = report if report is not None else RewriteReport()
+    outputs = list(outputs)
+    if optimizer in ("None", None):
+        return outputs
+    for phase in _PHASES.values():
+        rules = phase.rules
+        if optimizer == "fast_compile":
+            rules = [r for r in rules if r[0] in FAST_COMPILE_RULES]
+        for _ in range(max_passes):
+            outputs, changed = run_rules(outputs, rules, report)
+            if not changed:
+                break
+        if optimizer == "fast_compile":
+            continue
+        for name, graph_pass in phase.passes:
+            try:
+                new_outputs = graph_pass(outputs)
+            except Exception as err:
+                _on_error(name, err, report)
+                continue
+            if all(_compatible(a, b) for a, b in zip(outputs, new_outputs)):
+                outputs = list(new_outputs)
+    return outputs

@@ -1,0 +1,10 @@
+"""``import symconv.tensor as T``: Theano's tensor API."""
+from symconv.graph import TensorType, Variable, as_tensor_variable, constant
+from symconv.graph import Variable as TensorVariable, Constant as TensorConstant
+from symconv.graph import SharedVariable as TensorSharedVariable
+from symconv.tensor.basic import *  # noqa: F401,F403
+from symconv.tensor.basic import abs, all, any, max, min, pow, round, sum  # noqa: F401
+from symconv.gradient import grad, disconnected_grad, zero_grad  # noqa: F401
+from symconv.tensor import nnet  # noqa: F401
+
+as_tensor = as_tensor_variable
