@@ -208,7 +208,8 @@ def verify_grad(fun: Callable[..., Variable], pt: Sequence[Any], n_tests: int = 
         if p.dtype.kind != "f":
             raise TypeError(f"verify_grad: point {i} must be a float array, got {p.dtype}")
     rng = rng if rng is not None else np.random.default_rng(42)
-    rand = rng.random if hasattr(rng, "random") else rng.rand
+    def rand(shape: tuple) -> np.ndarray:
+        return rng.random(shape) if hasattr(rng, "integers") else rng.rand(*shape)
     inputs = [Variable(TensorType(p.dtype, (None,) * p.ndim), name=f"input {i}")
               for i, p in enumerate(pt)]
     out = as_tensor_variable(fun(*inputs))
@@ -219,7 +220,7 @@ def verify_grad(fun: Callable[..., Variable], pt: Sequence[Any], n_tests: int = 
     rel_tol = rel_tol if rel_tol is not None else _TOL.get(worst, 1e-4)
     out_shape = function(inputs, out, mode=mode)(*pt).shape
     for _ in range(n_tests):
-        projection = shared(np.asarray(rand(*out_shape) + 0.5, dtype=dtype))
+        projection = shared(np.asarray(rand(out_shape) + 0.5, dtype=dtype))
         cost = (projection * out).sum()
         cost_fn = function(inputs, cost, mode=mode)
         grads = grad(cost, inputs, disconnected_inputs="ignore")

@@ -251,6 +251,10 @@ def cast(x: Any, dtype: str) -> Variable:
     if dtype == "floatX":
         from symconv.config import config
         dtype = config.floatX
-    if x.dtype == np.dtype(dtype).name:
+    try:
+        dtype = np.dtype(dtype).name
+    except TypeError:
+        raise TypeError(f"cast: unsupported dtype {dtype!r}") from None
+    if x.dtype == dtype:
         return x
     return cast_op(x, dtype=dtype)

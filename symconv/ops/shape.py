@@ -303,3 +303,24 @@ def _copy_kernel(xp: Any, x: Any) -> Any:
 
 
 tensor_copy = Op("tensor_copy", lambda t: t, _copy_kernel, lambda g, out, x: [g])
+
+# ---- rebroadcast (addbroadcast / unbroadcast / patternbroadcast) ---------------------------
+
+
+def _rebroadcast_infer(t: TensorType, shape: tuple) -> TensorType:
+    for axis, (old, new) in enumerate(zip(t.shape, shape)):
+        if new == 1 and old not in (None, 1):
+            raise ValueError(f"addbroadcast: axis {axis} of {t} has size {old}, not 1")
+    return TensorType(t.dtype, shape)
+
+
+def _rebroadcast_kernel(xp: Any, x: Any, shape: tuple) -> Any:
+    for axis, size in enumerate(shape):
+        if size == 1 and x.shape[axis] != 1:
+            raise ValueError(f"addbroadcast: axis {axis} was declared broadcastable but the value "
+                             f"has shape {tuple(x.shape)}")
+    return x
+
+
+rebroadcast = Op("rebroadcast", _rebroadcast_infer, _rebroadcast_kernel,
+                 lambda g, out, x, shape: [rebroadcast(g, shape=x.type.shape)], view=True)

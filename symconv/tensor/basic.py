@@ -284,6 +284,29 @@ def shape_padaxis(x: Any, axis: int) -> Variable:
     return dimshuffle(x, *(tuple(range(axis)) + ("x",) + tuple(range(axis, x.ndim))))
 
 
+def patternbroadcast(x: Any, broadcastable: Sequence[bool]) -> Variable:
+    """``x`` with the given broadcastable pattern (checked against the value at run time)."""
+    x = as_tensor_variable(x)
+    if len(broadcastable) != x.ndim:
+        raise ValueError(f"patternbroadcast: pattern {tuple(broadcastable)} has "
+                         f"{len(broadcastable)} entries but {x} has {x.ndim} dimensions")
+    shape = tuple(1 if b else (None if s == 1 else s)
+                  for s, b in zip(x.type.shape, broadcastable))
+    return x if shape == x.type.shape else S.rebroadcast(x, shape=shape)
+
+
+def addbroadcast(x: Any, *axes: int) -> Variable:
+    """``x`` with the given axes declared broadcastable (size 1)."""
+    x = as_tensor_variable(x)
+    return patternbroadcast(x, [b or a in axes for a, b in enumerate(x.broadcastable)])
+
+
+def unbroadcast(x: Any, *axes: int) -> Variable:
+    """``x`` with the given axes no longer broadcastable."""
+    x = as_tensor_variable(x)
+    return patternbroadcast(x, [b and a not in axes for a, b in enumerate(x.broadcastable)])
+
+
 def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None) -> Variable:
     """Evenly spaced values in [start, stop): int64 for integers, floatX for floats."""
     if stop is None:
