@@ -48,6 +48,8 @@ class Program:
         for var in self.outputs + self.updates:
             self._name_leaf(var)
         self.line_of_node: dict[int, int] = {}
+        self.node_time = [0.0] * len(self.nodes)
+        self.node_calls = [0] * len(self.nodes)
         self.source = self._generate()
         namespace: dict[str, Any] = dict(self.env)
         for n, thunk in enumerate(self.thunks):
@@ -56,8 +58,6 @@ class Program:
         exec(code, namespace)
         self.run: Callable = namespace["run"]
         self.code = namespace["run"].__code__
-        self.node_time = [0.0] * len(self.nodes)
-        self.node_calls = [0] * len(self.nodes)
 
     def _name_leaf(self, var: Variable) -> None:
         if id(var) in self.names:
