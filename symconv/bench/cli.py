@@ -1,0 +1,275 @@
+"""``symconv-bench``: list and run benchmark suites, compare with PyTorch/JAX, write JSON.
+
+Exit status: 0 when every requested case ran, 1 when a case failed or a suite cannot run in
+this build, 2 for a usage error (unknown suite or peer, unavailable device), 130 on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import sys
+import traceback
+from typing import Sequence
+
+import numpy as np
+
+from symconv.bench import measure
+from symconv.bench.peers import PEERS, available, make_peer
+from symconv.bench.suites import SUITES, Case, missing_requirement
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SCHEMA_VERSION = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symconv-bench",
+        description="Benchmark symconv's compiled functions (conv, pool, LeNet, MLP, compile "
+                    "time) and compare them with PyTorch and JAX measured in the same process.",
+        epilog="Exit status: 0 all cases ran, 1 a case failed or a suite is unavailable, "
+               "2 usage error.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("list", help="list the suites", description="List the benchmark suites, "
+                   "their default batch sizes and whether this build can run them.")
+    run = sub.add_parser(
+        "run", help="run one or more suites",
+        description="Run suites and print a table: median and min time per call, images/s, "
+                    "GFLOP/s and, per --compare peer, its time and the ratio "
+                    "symconv time / peer time (below 1: symconv is faster).")
+    run.add_argument("suites", nargs="+", metavar="SUITE",
+                     help=f"suite names ({', '.join(SUITES)}) or 'all'")
+    run.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                     help="where symconv and the peers run (default: cpu)")
+    run.add_argument("--floatX", default="float32", choices=["float32", "float64"],
+                     help="float dtype of the data and weights (default: float32)")
+    run.add_argument("--batch", type=int, nargs="+", metavar="N",
+                     help="batch sizes (default: each suite's own)")
+    run.add_argument("--repeat", type=int, default=10, metavar="N",
+                     help="timed samples per implementation (default: 10)")
+    run.add_argument("--compare", default="", metavar="PEERS",
+                     help=f"comma-separated peers to time alongside: {','.join(PEERS)}")
+    run.add_argument("--json", metavar="FILE", help="also write figures and environment here")
+    run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+    return parser
+
+
+def _list() -> int:
+    width = max(map(len, SUITES))
+    for suite in SUITES.values():
+        batches = ",".join(map(str, suite.batches)) or "-"
+        missing = missing_requirement(suite)
+        state = "" if missing is None else "  [unavailable: needs conv2d/pool_2d]"
+        print(f"{suite.name:<{width}}  batch {batches:<7} {suite.help}{state}")
+    return EXIT_OK
+
+
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _peers(names: list[str], device: str, notes: list[str]) -> list:
+    peers = []
+    for name in names:
+        if not available(name):
+            notes.append(f"peer {name} skipped: not importable (pip install {name})")
+            continue
+        try:
+            peers.append(make_peer(name, device))
+        except Exception as err:  # e.g. a CPU-only peer asked for CUDA
+            notes.append(f"peer {name} skipped: {err}")
+    return peers
+
+
+def _figures(timing: measure.Timing, case: Case) -> dict:
+    median_s = timing.median_ms / 1e3
+    return {
+        "median_ms": round(timing.median_ms, 4),
+        "min_ms": round(timing.min_ms, 4),
+        "images_per_s": round(case.batch / median_s, 1) if case.batch else None,
+        "gflop_per_s": round(case.flops / median_s / 1e9, 3) if case.flops else None,
+        "samples": len(timing.samples),
+    }
+
+
+def _run_case(case: Case, peers: list, repeat: int, notes: list[str]) -> dict:
+    row = {"suite": case.suite, "case": case.name, "batch": case.batch,
+           "gflop": round(case.flops / 1e9, 6) if case.flops else None,
+           "symconv": None, "peers": {}, "error": None}
+    try:
+        fns = {"symconv": case.build()}
+    except Exception as err:
+        row["error"] = f"{type(err).__name__}: {err}"
+        return row
+    for peer in peers:
+        try:
+            fn = peer.build(case)
+        except Exception as err:
+            notes.append(f"{peer.name} could not build {case.suite}/{case.name}: {err}")
+            continue
+        if fn is not None:
+            fns[peer.name] = fn
+    try:
+        timings = measure.interleaved(fns, repeat)
+    except Exception as err:
+        row["error"] = f"{type(err).__name__}: {err}"
+        if os.environ.get("SYMCONV_BENCH_TRACEBACK"):
+            traceback.print_exc()
+        return row
+    row["symconv"] = _figures(timings.pop("symconv"), case)
+    for name, timing in timings.items():
+        figures = _figures(timing, case)
+        figures["ratio"] = round(row["symconv"]["median_ms"] / figures["median_ms"], 3)
+        row["peers"][name] = figures
+    return row
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def format_table(rows: list[dict], peer_names: list[str]) -> str:
+    """The results as an aligned text table."""
+    head = ["suite", "case", "batch", "median ms", "min ms", "images/s", "GFLOP/s"]
+    for name in peer_names:
+        head += [f"{name} ms", f"sym/{name}"]
+    lines = [head]
+    for row in rows:
+        line = [row["suite"], row["case"], str(row["batch"] or "-")]
+        if row["error"]:
+            lines.append(line + [f"error: {row['error']}"])
+            continue
+        ours = row["symconv"]
+        line += [_fmt(ours["median_ms"], 3), _fmt(ours["min_ms"], 3),
+                 _fmt(ours["images_per_s"], 0), _fmt(ours["gflop_per_s"], 1)]
+        for name in peer_names:
+            peer = row["peers"].get(name)
+            line += ([_fmt(peer["median_ms"], 3), _fmt(peer["ratio"], 2)] if peer
+                     else ["-", "-"])
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines if i < len(line) and len(line) == len(head))
+              for i in range(len(head))]
+    out = []
+    for line in lines:
+        if len(line) != len(head):  # an error row: free text after the fixed columns
+            out.append("  ".join(c.ljust(w) for c, w in zip(line[:3], widths)) + "  "
+                       + " ".join(line[3:]))
+            continue
+        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
+                 enumerate(zip(line, widths))]
+        out.append("  ".join(cells))
+    out.insert(1, "-" * len(out[0]))
+    if peer_names:
+        out.append("sym/PEER = symconv median time / peer median time (below 1: symconv faster)")
+    return "\n".join(out)
+
+
+def _check_device(device: str) -> str | None:
+    if device == "cpu":
+        return None
+    try:
+        from symconv.backends import get_backend
+        get_backend(device)
+    except Exception as err:
+        return f"device {device!r} is not available: {type(err).__name__}: {err}"
+    return None
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    names = list(SUITES) if args.suites == ["all"] else args.suites
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        parser.error(f"unknown suite(s) {', '.join(unknown)}; known: {', '.join(SUITES)}")
+    peer_names = [p.strip() for p in args.compare.split(",") if p.strip()]
+    bad = [p for p in peer_names if p not in PEERS]
+    if bad:
+        parser.error(f"unknown peer(s) {', '.join(bad)}; known: {', '.join(PEERS)}")
+    if args.repeat < 1 or any(b < 1 for b in args.batch or []):
+        parser.error("--repeat and --batch must be positive")
+    problem = _check_device(args.device)
+    if problem:
+        print(f"symconv-bench: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
+    import symconv
+    notes: list[str] = []
+    peers = _peers(peer_names, args.device, notes)
+    rows: list[dict] = []
+    status = EXIT_OK
+    rng = np.random.default_rng(args.seed)
+    with symconv.config.change_flags(floatX=args.floatX, device=args.device):
+        cases: list[Case] = []
+        for name in names:
+            suite = SUITES[name]
+            missing = missing_requirement(suite)
+            if missing:
+                notes.append(f"suite {name} skipped: it {missing}")
+                status = EXIT_FAILED
+                continue
+            batches = (args.batch or suite.batches) if suite.batches else [None]
+            for batch in batches:
+                cases += suite.expand(batch, args.floatX, rng)
+        for n, case in enumerate(cases, 1):
+            _progress(f"[{n}/{len(cases)}] {case.suite}: {case.name}"
+                      + (f" (batch {case.batch})" if case.batch else ""))
+            row = _run_case(case, peers, args.repeat, notes)
+            if row["error"]:
+                _progress(f"    failed: {row['error']}")
+                status = EXIT_FAILED
+            rows.append(row)
+    shown = [p.name for p in peers]
+    if rows:
+        print(format_table(rows, shown))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if args.json:
+        _write_json(args, rows, notes, shown, status)
+    return status
+
+
+def _write_json(args: argparse.Namespace, rows: list[dict], notes: list[str],
+                peers: list[str], status: int) -> None:
+    record = {
+        "schema": f"symconv-bench/{SCHEMA_VERSION}",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": "symconv-bench " + " ".join(args.argv),
+        "settings": {"suites": args.suites, "device": args.device, "floatX": args.floatX,
+                     "batch": args.batch, "repeat": args.repeat, "compare": peers,
+                     "seed": args.seed},
+        "method": "interleaved rounds (order rotated each round), 2 warm-up calls per "
+                  "implementation, each sample auto-ranged to >= 5 ms; median and min per call",
+        "environment": measure.environment(peers),
+        "notes": notes,
+        "status": status,
+        "results": rows,
+    }
+    tmp = f"{args.json}.tmp{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(record, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, args.json)
+    _progress(f"wrote {args.json}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``symconv-bench`` and ``python -m symconv.bench``; returns the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse exits 0 for --help and 2 for usage errors
+        return int(exc.code or 0)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args, parser)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except KeyboardInterrupt:
+        print("symconv-bench: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

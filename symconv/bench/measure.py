@@ -1,0 +1,123 @@
+"""Timing (interleaved, warmed up, auto-ranged) and the environment record of a benchmark run."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+# Each timed sample runs the callable enough times to last at least this long, so that timer
+# resolution and Python call overhead do not dominate sub-millisecond kernels.
+MIN_SAMPLE_S = 0.005
+
+
+@dataclass
+class Timing:
+    """Per-call times in seconds of one implementation of one case."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples) * 1e3
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.samples) * 1e3
+
+
+def _calls_per_sample(fn: Callable[[], object]) -> int:
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    return max(1, int(MIN_SAMPLE_S / max(once, 1e-9)))
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int,
+                warmup: int = 2) -> dict[str, Timing]:
+    """Time every callable ``repeat`` times, alternating between them round by round.
+
+    Alternating (and rotating the order each round) spreads slow drifts such as CPU frequency
+    changes or a busy neighbour evenly over all implementations, so their ratio stays fair.
+    """
+    names = list(fns)
+    for name in names:
+        for _ in range(warmup):
+            fns[name]()
+    number = {name: _calls_per_sample(fns[name]) for name in names}
+    timings = {name: Timing() for name in names}
+    for round_ in range(repeat):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, n = fns[name], number[name]
+            start = time.perf_counter()
+            for _ in range(n):
+                fn()
+            timings[name].samples.append((time.perf_counter() - start) / n)
+    return timings
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str | None:
+    try:
+        mod = __import__(module)
+    except Exception:  # a broken optional install must not stop the benchmark
+        return None
+    return getattr(mod, "__version__", "unknown")
+
+
+def gpu_name() -> str | None:
+    """The first CUDA GPU's name via CuPy (or PyTorch), None when there is none."""
+    try:
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        name = props["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
+    except Exception:  # no CuPy, no driver or no device: all mean "no GPU"
+        pass
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except Exception:
+        pass
+    return None
+
+
+def environment(peers: list[str]) -> dict:
+    """What the figures depend on: CPU, threads, GPU and library versions."""
+    import numpy
+    import symconv
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    versions = {"symconv": symconv.__version__, "numpy": numpy.__version__,
+                "cupy": _version("cupy")}
+    for peer in peers:
+        versions[peer] = _version(peer)
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": usable,
+        "gpu": gpu_name(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                            "MKL_NUM_THREADS", "SYMCONV_FLAGS")
+                if k in os.environ},
+    }
