@@ -99,24 +99,24 @@ def _run_case(case: Case, peers: list, repeat: int, notes: list[str]) -> dict:
            "symconv": None, "peers": {}, "error": None}
     try:
         fns = {"symconv": case.build()}
-    except Exception as err:
-        row["error"] = f"{type(err).__name__}: {err}"
-        return row
-    for peer in peers:
-        try:
-            fn = peer.build(case)
-        except Exception as err:
-            notes.append(f"{peer.name} could not build {case.suite}/{case.name}: {err}")
-            continue
-        if fn is not None:
-            fns[peer.name] = fn
-    try:
-        timings = measure.interleaved(fns, repeat)
+        fns["symconv"]()
     except Exception as err:
         row["error"] = f"{type(err).__name__}: {err}"
         if os.environ.get("SYMCONV_BENCH_TRACEBACK"):
             traceback.print_exc()
         return row
+    for peer in peers:
+        # A peer that cannot run a case is left out of that row, with a note; it does not
+        # make the symconv measurement fail.
+        try:
+            fn = peer.build(case)
+            if fn is not None:
+                fn()
+                fns[peer.name] = fn
+        except Exception as err:
+            notes.append(f"{peer.name} could not run {case.suite}/{case.name}: "
+                         f"{type(err).__name__}: {str(err)[:200]}")
+    timings = measure.interleaved(fns, repeat)
     row["symconv"] = _figures(timings.pop("symconv"), case)
     for name, timing in timings.items():
         figures = _figures(timing, case)
@@ -157,8 +157,8 @@ def format_table(rows: list[dict], peer_names: list[str]) -> str:
     out = []
     for line in lines:
         if len(line) != len(head):  # an error row: free text after the fixed columns
-            out.append("  ".join(c.ljust(w) for c, w in zip(line[:3], widths)) + "  "
-                       + " ".join(line[3:]))
+            out.append("  ".join([line[0].ljust(widths[0]), line[1].ljust(widths[1]),
+                                  line[2].rjust(widths[2]), line[3]]))
             continue
         cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in
                  enumerate(zip(line, widths))]

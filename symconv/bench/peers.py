@@ -114,7 +114,7 @@ class TorchPeer:
             with torch.no_grad():
                 for p, g in zip(shared, grads):
                     p.sub_(lr * g)
-            return loss
+            return loss.detach()
         return step
 
 
@@ -160,8 +160,10 @@ class JaxPeer:
         return self._ready(fn, x, w, gy)
 
     def _maxpool(self, x: object) -> object:
-        lax, jnp = self.jax.lax, self.jax.numpy
-        init = jnp.asarray(-np.inf, dtype=x.dtype)
+        lax = self.jax.lax
+        # A concrete NumPy -inf (not a traced jnp value) lets JAX pick its differentiable
+        # max-pool primitive.
+        init = np.array(-np.inf, dtype=x.dtype)
         return lax.reduce_window(x, init, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
 
     def _pool(self, case: Case) -> Callable[[], object]:
