@@ -50,8 +50,8 @@ MIRRORS: dict[str, tuple[str, ...]] = {
                       "data/fashion/"),
 }
 
-# SHA-256 of the published .gz files, as pinned by TensorFlow Datasets, torchvision (sha256
-# for MNIST; Fashion-MNIST's md5s there agree with Zalando's README) and Chainer.
+# SHA-256 of the .gz files (every mirror serves the same bytes), as pinned by TensorFlow
+# Datasets, torchvision's prototype datasets and Chainer.
 SHA256: dict[str, dict[str, str]] = {
     "mnist": {
         TRAIN_IMAGES: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -279,8 +279,7 @@ def _read_split(images_file: Path, labels_file: Path, n_classes: int = 10) -> Sp
     images, labels = load_idx(images_file), load_idx(labels_file)
     for arr, file, magic, ndim in ((images, images_file, IMAGES_MAGIC, 3),
                                    (labels, labels_file, LABELS_MAGIC, 1)):
-        got = 0x800 + arr.ndim if arr.dtype == np.uint8 else None
-        if got != magic:
+        if arr.dtype != np.uint8 or arr.ndim != ndim:
             raise IDXFormatError(f"{file}: expected magic 0x{magic:03X} (uint8, {ndim}-d), got a "
                                  f"{arr.ndim}-d {arr.dtype} file")
     if images.shape[1:] != (28, 28):
@@ -301,8 +300,17 @@ def _read_dataset(directory: Path, layout: dict[str, tuple[Path, Path]], kind: s
 def search_paths(kind: str = "mnist") -> list[Path]:
     """Directories :func:`load_mnist` looks in, in order, when it is given no path.
 
-    ``$SYMCONV_DATA/<kind>`` (when set), ``~/.cache/symconv/<kind>``, then for Fashion-MNIST
-    Debian's ``/usr/share/datasets/fashion-mnist``. Downloads go to the first of these.
+    Parameters
+    ----------
+    kind : {'mnist', 'fashion-mnist'}
+        Which dataset.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``$SYMCONV_DATA/<kind>`` (when that variable is set), ``~/.cache/symconv/<kind>``, then
+        for Fashion-MNIST Debian's ``/usr/share/datasets/fashion-mnist``. Downloads go to the
+        first of these.
     """
     _check_kind(kind)
     paths = []
