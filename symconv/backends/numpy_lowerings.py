@@ -27,3 +27,6 @@ def _subtensor(backend: Backend, node: Node) -> Thunk:
             return x[index]
         return static
     return backend.generic_thunk(node)
+
+
+from symconv.backends import numpy_cnn  # noqa: E402,F401  (registers the conv and pool lowerings)

@@ -78,3 +78,8 @@ def sigmoid_binary_crossentropy(output: Any, target: Any) -> Variable:
 
 def crossentropy_categorical_1hot(coding_dist: Any, true_one_of_n: Any) -> Variable:
     return categorical_crossentropy(coding_dist, true_one_of_n)
+
+
+from symconv.tensor.nnet.abstract_conv import (conv2d, conv2d_grad_wrt_inputs,  # noqa: E402,F401
+                                               conv2d_grad_wrt_weights, conv2d_transpose)
+from symconv.tensor.nnet import conv  # noqa: E402,F401

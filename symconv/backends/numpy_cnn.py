@@ -1,0 +1,89 @@
+"""NumPy lowerings of the conv and pool families: the op records bound to the fast kernels of
+numpy_conv and numpy_pool (im2col + BLAS, strided-view pooling)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from symconv.backends import numpy_conv, numpy_pool
+from symconv.backends.base import Backend, Thunk
+from symconv.backends.numpy_lowerings import lowering
+from symconv.graph import Node
+from symconv.ops.conv import border_pad
+
+
+def _conv_args(node: Node) -> tuple[Any, tuple, tuple, bool, int]:
+    p = node.kw
+    return (p["border_mode"], p["subsample"], p["filter_dilation"], p["filter_flip"],
+            p["num_groups"])
+
+
+@lowering("conv2d")
+def _conv2d(backend: Backend, node: Node) -> Thunk:
+    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+
+    def conv2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
+        return numpy_conv.conv2d(x, w, pad, subsample, dilation, flip, groups)
+    return conv2d
+
+
+@lowering("conv2d_grad_wrt_inputs")
+def _conv2d_grad_inputs(backend: Backend, node: Node) -> Thunk:
+    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+
+    def conv2d_grad_wrt_inputs(gy: np.ndarray, w: np.ndarray, hw: np.ndarray) -> np.ndarray:
+        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
+        return numpy_conv.conv2d_grad_inputs(gy, w, (int(hw[0]), int(hw[1])), pad, subsample,
+                                             dilation, flip, groups)
+    return conv2d_grad_wrt_inputs
+
+
+@lowering("conv2d_grad_wrt_weights")
+def _conv2d_grad_weights(backend: Backend, node: Node) -> Thunk:
+    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+
+    def conv2d_grad_wrt_weights(x: np.ndarray, gy: np.ndarray, khw: np.ndarray) -> np.ndarray:
+        kh, kw = int(khw[0]), int(khw[1])
+        pad = border_pad(border_mode, kh, kw, dilation)
+        return numpy_conv.conv2d_grad_weights(x, gy, (kh, kw), pad, subsample, dilation, flip,
+                                              groups)
+    return conv2d_grad_wrt_weights
+
+
+def _pool_args(node: Node) -> dict:
+    p = node.kw
+    return {"ws": p["ws"], "stride": p["stride"], "pad": p["pad"],
+            "ignore_border": p["ignore_border"], "mode": p["mode"]}
+
+
+@lowering("pool_2d")
+def _pool_2d(backend: Backend, node: Node) -> Thunk:
+    args = _pool_args(node)
+
+    def pool_2d(x: np.ndarray) -> np.ndarray:
+        return numpy_pool.pool2d(x, **args)
+    return pool_2d
+
+
+@lowering("max_pool_2d_grad")
+def _max_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
+    if node.inputs[0].dtype != node.out.dtype:   # the fast kernel works in the input's dtype
+        return backend.generic_thunk(node)
+    args = _pool_args(node)
+
+    def max_pool_2d_grad(x: np.ndarray, y: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        return numpy_pool.pool2d_grad(x, y, gy, **args)
+    return max_pool_2d_grad
+
+
+@lowering("average_pool_2d_grad")
+def _average_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
+    if node.inputs[0].dtype != node.out.dtype:
+        return backend.generic_thunk(node)
+    args = _pool_args(node)
+
+    def average_pool_2d_grad(x: np.ndarray, gy: np.ndarray) -> np.ndarray:
+        return numpy_pool.pool2d_grad(x, gy, gy, **args)
+    return average_pool_2d_grad

@@ -1,0 +1,80 @@
+"""``pool_2d`` over the last two axes, with Theano's signature, defaults and deprecations."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+from symconv.graph import Variable, as_tensor_variable
+from symconv.ops import pool as _pool
+
+_MODE_ALIASES = {"average": "average_inc_pad", "max_deterministic": "max"}
+
+
+def _renamed(new: Any, old: Any, new_name: str, old_name: str) -> Any:
+    """Theano's handling of a deprecated parameter name: warn, and refuse both at once."""
+    if old is None:
+        return new
+    if new is not None:
+        raise ValueError(f"You can't provide a tuple value to both '{new_name}' and "
+                         f"'{old_name}'.")
+    warnings.warn(f"DEPRECATION: the '{old_name}' parameter is not going to exist anymore as it "
+                  f"is going to be replaced by the parameter '{new_name}'.", DeprecationWarning,
+                  stacklevel=3)
+    return old
+
+
+def pool_2d(input: Any, ws: Sequence[int] | None = None, ignore_border: bool | None = None,
+            stride: Sequence[int] | None = None, pad: Sequence[int] = (0, 0), mode: str = "max",
+            ds: Sequence[int] | None = None, st: Sequence[int] | None = None,
+            padding: Sequence[int] | None = None) -> Variable:
+    """Downscale the last two axes of ``input`` by pooling windows of shape ``ws``.
+
+    Parameters
+    ----------
+    input : tensor with ndim >= 2
+    ws : (int, int), the window (``ds`` is its deprecated name).
+    ignore_border : bool
+        True drops partial windows at the end; False keeps them (clipped). None warns and means
+        False, as in Theano.
+    stride : (int, int), default ``ws`` (``st`` is its deprecated name).
+    pad : (int, int), zero padding on both sides, smaller than ``ws``; needs ignore_border=True
+        (``padding`` is its deprecated name).
+    mode : 'max', 'sum', 'average_inc_pad' (padding counts in the divisor; 'average' is an
+        alias) or 'average_exc_pad'.
+
+    Returns
+    -------
+    tensor of the input's dtype; the last two sizes are
+    ``(in + 2 * pad - ws) // stride + 1`` (ignore_border=True) or ``(in - 1) // stride + 1``
+    for ``stride >= ws``, else ``max(0, (in - 1 - ws + stride) // stride) + 1``.
+    """
+    ws = _renamed(ws, ds, "ws", "ds")
+    if ws is None:
+        raise ValueError("pool_2d: you must provide a tuple value for the window size (ws)")
+    stride = _renamed(stride, st, "stride", "st")
+    if padding is not None:
+        if tuple(pad) != (0, 0):
+            raise ValueError("You can't provide a tuple value to both 'pad' and 'padding'.")
+        pad = _renamed(None, padding, "pad", "padding")
+    input = as_tensor_variable(input)
+    if input.ndim < 2:
+        raise NotImplementedError(f"pool_2d requires a dimension >= 2, got {input} of type "
+                                  f"{input.type}")
+    if ignore_border is None:
+        warnings.warn("pool_2d() will have the parameter ignore_border default value changed to "
+                      "True (currently False). To have consistent behavior with all Theano "
+                      "versions, explicitly add the parameter ignore_border=True.", UserWarning,
+                      stacklevel=2)
+        ignore_border = False
+    mode = _MODE_ALIASES.get(mode, mode)
+    return _pool.pool_2d(input, ws=ws, stride=stride, pad=pad, ignore_border=ignore_border,
+                         mode=mode)
+
+
+def max_pool_2d_same_size(input: Any, patch_size: Sequence[int]) -> Variable:
+    """Keep the maximum of each non-overlapping ``patch_size`` window in place and zero the rest
+    (the output has the input's shape)."""
+    input = as_tensor_variable(input)
+    params = dict(ws=tuple(patch_size), stride=None, pad=(0, 0), ignore_border=True, mode="max")
+    maxout = _pool.pool_2d(input, **params)
+    return _pool.max_pool_2d_grad(input, maxout, maxout, **params)
