@@ -5,7 +5,7 @@ from symconv.graph import Variable, Constant, SharedVariable
 from symconv.shared import shared
 from symconv.compile import function, Function, UnusedInputError, MissingInputError
 from symconv.gradient import grad
-from symconv import tensor, gradient, printing  # noqa: F401
+from symconv import tensor, gradient, printing, datasets  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",
