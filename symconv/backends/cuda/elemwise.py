@@ -1,0 +1,218 @@
+"""Elementwise kernels: a scalar program (one op, or a fused chain of them) -> one CUDA kernel.
+
+A `ScalarProgram` lists the program's input dtypes and its steps; each step applies one op's
+``Scalar.c`` template to earlier values, converted to the operand dtypes the op's dtype rule
+asks for. A single elementwise node is a one-step program; a fused node is a longer one (see
+`program_from_steps`). The kernel reads every input through per-axis element strides (0 on
+broadcast axes), so broadcasting and non-contiguous views need no copies, and writes a
+contiguous output. Axes that are contiguous for every operand are merged first (`collapse`),
+so most calls run the 1-d kernel.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from symconv.backends.cuda.preamble import COMPUTE, PREAMBLE, STORAGE, load, store
+from symconv.ops.elemwise import upcast
+
+INDEX_TYPES = {"int32": "int", "int64": "long long"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One scalar operation: ``c`` (a ``Scalar.c`` template) over earlier values ``args``.
+
+    args index the program's values: inputs first, then the results of earlier steps.
+    """
+
+    c: str
+    args: tuple[int, ...]
+    operand_dtypes: tuple[str, ...]   # what each argument is converted to before ``c``
+    out_dtype: str
+
+
+@dataclass(frozen=True)
+class ScalarProgram:
+    """A straight-line scalar computation; its result is the last step's."""
+
+    inputs: tuple[str, ...]
+    steps: tuple[Step, ...]
+
+    @property
+    def out_dtype(self) -> str:
+        return self.steps[-1].out_dtype
+
+    def dtype_of(self, ref: int) -> str:
+        n = len(self.inputs)
+        return self.inputs[ref] if ref < n else self.steps[ref - n].out_dtype
+
+
+def operand_dtypes(rule: str, in_dtypes: Sequence[str], out_dtype: str) -> tuple[str, ...]:
+    """The dtype each operand of a scalar template is computed in, from the op's dtype rule.
+
+    Templates are written for operands of the output dtype ('upcast', 'float'); comparisons
+    ('bool') compare in the inputs' common dtype; switch ('cond') keeps its condition; cast
+    reads its input as it is.
+    """
+    if rule in ("upcast", "float"):
+        return tuple(out_dtype for _ in in_dtypes)
+    if rule == "bool":
+        common = upcast(*in_dtypes)
+        return tuple(common for _ in in_dtypes)
+    if rule == "cond":
+        return (in_dtypes[0],) + tuple(out_dtype for _ in in_dtypes[1:])
+    if rule == "cast":
+        return tuple(in_dtypes)
+    raise ValueError(f"unknown elementwise dtype rule {rule!r}")
+
+
+def step_for(scalar: Any, args: Sequence[int], in_dtypes: Sequence[str], out_dtype: str) -> Step:
+    """The step applying an op's ``Scalar`` record (symconv.ops.elemwise.Scalar)."""
+    c = scalar.c
+    if "{dtype}" in c:
+        c = c.replace("{dtype}", COMPUTE[out_dtype])
+    return Step(c, tuple(args), operand_dtypes(scalar.dtype_rule, in_dtypes, out_dtype),
+                out_dtype)
+
+
+def program_from_steps(inputs: Sequence[str],
+                       steps: Sequence[tuple[Any, Sequence[int], str]]) -> ScalarProgram:
+    """A program from (Scalar record, argument refs, out dtype) triples: the hook for fused
+    nodes, whose scalar graph is a topologically ordered list of such triples."""
+    prog_inputs = tuple(inputs)
+    built: list[Step] = []
+    for scalar, args, out_dtype in steps:
+        partial = ScalarProgram(prog_inputs, tuple(built))
+        dtypes = [partial.dtype_of(a) if a < len(prog_inputs) + len(built) else None
+                  for a in args]
+        if None in dtypes:
+            raise ValueError(f"step {len(built)} refers to a value not yet computed: {args}")
+        built.append(step_for(scalar, args, dtypes, out_dtype))
+    return ScalarProgram(prog_inputs, tuple(built))
+
+
+def program_for_node(node: Any) -> ScalarProgram:
+    """The one-step program of an elementwise node."""
+    dtypes = tuple(i.dtype for i in node.inputs)
+    step = step_for(node.op.elemwise, range(len(dtypes)), dtypes, node.out.dtype)
+    return ScalarProgram(dtypes, (step,))
+
+
+def supported(program: ScalarProgram) -> bool:
+    """Whether every dtype in the program has a C type (complex ones fall back to CuPy)."""
+    dtypes = set(program.inputs) | {s.out_dtype for s in program.steps} | \
+        {d for s in program.steps for d in s.operand_dtypes}
+    return dtypes <= set(STORAGE)
+
+
+def _param_type(dtype: str) -> str:
+    # by-value scalars: bool travels as int, float16 as float (kernel arguments CuPy can pass)
+    return {"bool": "int", "float16": "float"}.get(dtype, COMPUTE[dtype])
+
+
+def scalar_argument(dtype: str, value: Any) -> np.generic:
+    """The NumPy scalar to pass for a by-value input of ``dtype``."""
+    value = np.asarray(value).reshape(())
+    if dtype == "bool":
+        return np.int32(bool(value))
+    if dtype == "float16":
+        return np.float32(value)
+    return value.astype(dtype)[()]
+
+
+def _convert(expr: str, have: str, want: str) -> str:
+    if have == want:
+        return expr
+    return f"(({COMPUTE[want]})({expr}))"
+
+
+def elemwise_source(program: ScalarProgram, ndim: int, index: str = "int32",
+                    scalar_inputs: Sequence[bool] | None = None) -> tuple[str, str]:
+    """``(kernel name, CUDA source)`` computing ``program`` over an ``ndim``-d output.
+
+    Kernel arguments: per input a pointer (or a by-value scalar where ``scalar_inputs`` says),
+    the output pointer, the element count, the sizes of axes 1..ndim-1, then per pointer input
+    its element strides on every axis.
+    """
+    nin = len(program.inputs)
+    scalar_inputs = tuple(scalar_inputs or (False,) * nin)
+    idx = INDEX_TYPES[index]
+    ndim = max(ndim, 1)
+    params, lines = [], []
+    pointers = [i for i in range(nin) if not scalar_inputs[i]]
+    for i, dtype in enumerate(program.inputs):
+        if scalar_inputs[i]:
+            params.append(f"const {_param_type(dtype)} a{i}")
+        else:
+            params.append(f"const {STORAGE[dtype]}* __restrict__ p{i}")
+    params.append(f"{STORAGE[program.out_dtype]}* __restrict__ out")
+    params.append(f"const {idx} n")
+    params += [f"const {idx} d{k}" for k in range(1, ndim)]
+    params += [f"const {idx} s{i}_{k}" for i in pointers for k in range(ndim)]
+
+    lines.append(f"    for ({idx} i = ({idx})blockIdx.x * blockDim.x + threadIdx.x; i < n;")
+    lines.append(f"         i += ({idx})blockDim.x * gridDim.x) {{")
+    if pointers:
+        lines.append(f"        {idx} r = i;")
+        lines.append("        " + " ".join(f"{idx} o{i} = 0;" for i in pointers))
+        for k in range(ndim - 1, 0, -1):
+            adds = " ".join(f"o{i} += c * s{i}_{k};" for i in pointers)
+            lines.append(f"        {{ const {idx} c = r % d{k}; r /= d{k}; {adds} }}")
+        lines.append("        " + " ".join(f"o{i} += r * s{i}_0;" for i in pointers))
+    for i, dtype in enumerate(program.inputs):
+        src = f"a{i}" if scalar_inputs[i] else load(dtype, f"p{i}[o{i}]")
+        if scalar_inputs[i] and dtype == "bool":
+            src = f"(a{i} != 0)"
+        lines.append(f"        const {COMPUTE[dtype]} v{i} = {src};")
+    for j, step in enumerate(program.steps):
+        operands = [_convert(f"v{a}", program.dtype_of(a), want)
+                    for a, want in zip(step.args, step.operand_dtypes)]
+        expr = step.c.format(*operands)
+        ctype = COMPUTE[step.out_dtype]
+        if step.out_dtype == "float16":   # NumPy rounds every float16 result
+            value = f"sc_h2f(sc_f2h((float)({expr})))"
+        else:
+            value = f"({ctype})({expr})"
+        lines.append(f"        const {ctype} v{nin + j} = {value};")
+    lines.append(f"        out[i] = {store(program.out_dtype, f'v{nin + len(program.steps) - 1}')};")
+    lines.append("    }")
+    body = "(\n    " + ",\n    ".join(params) + ") {\n" + "\n".join(lines) + "\n}\n"
+    name = "sc_ew_" + hashlib.sha1(body.encode()).hexdigest()[:16]
+    return name, f'{PREAMBLE}\nextern "C" __global__ void {name}{body}'
+
+
+def collapse(out_shape: Sequence[int], strides: Sequence[Sequence[int]]
+             ) -> tuple[tuple[int, ...], list[tuple[int, ...]]]:
+    """Merge axes that are contiguous for every operand and drop size-1 axes.
+
+    strides: per operand, element strides aligned with out_shape (0 where it broadcasts).
+    Returns the collapsed shape (at least one axis) and each operand's collapsed strides.
+    """
+    axes = [a for a, size in enumerate(out_shape) if size != 1]
+    shape: list[int] = []
+    merged: list[list[int]] = [[] for _ in strides]
+    for a in axes:
+        size = out_shape[a]
+        if shape and all(m[-1] == s[a] * size for m, s in zip(merged, strides)):
+            shape[-1] *= size
+            for m, s in zip(merged, strides):
+                m[-1] = s[a]
+            continue
+        shape.append(size)
+        for m, s in zip(merged, strides):
+            m.append(s[a])
+    if not shape:
+        return (1,), [(0,) for _ in strides]
+    return tuple(shape), [tuple(m) for m in merged]
+
+
+def index_type(shape: Sequence[int], strides: Sequence[Sequence[int]]) -> str:
+    """'int32' when every element index and offset fits in 32 bits (faster division)."""
+    limit = 2 ** 31 - 1
+    total = int(np.prod(shape))
+    reach = max([sum(abs(s) * (n - 1) for s, n in zip(st, shape)) for st in strides] or [0])
+    return "int32" if total <= limit and reach <= limit else "int64"
