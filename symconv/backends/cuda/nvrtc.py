@@ -90,3 +90,24 @@ def compile_to_ptx(source: str, name: str = "kernel.cu",
         return ptx.value.decode()
     finally:
         lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
+def compile_many(sources: list[tuple[str, str]], chunk: int = 150,
+                 options: tuple[str, ...] = DEFAULT_OPTIONS) -> int:
+    """Compile-check ``(name, source)`` pairs, several kernels per NVRTC call; returns how many
+    distinct kernels were compiled. Sources sharing a preamble (the text before their
+    ``extern "C"`` definition) are concatenated under one copy of it."""
+    groups: dict[str, dict[str, str]] = {}
+    for name, source in sources:
+        cut = source.rindex('extern "C"')
+        groups.setdefault(source[:cut], {})[name] = source[cut:]
+    count = 0
+    for prefix, kernels in groups.items():
+        items = sorted(kernels.items())
+        for start in range(0, len(items), chunk):
+            part = items[start:start + chunk]
+            names = ", ".join(n for n, _ in part[:3]) + (", ..." if len(part) > 3 else "")
+            compile_to_ptx(prefix + "\n".join(k for _, k in part), f"batch({names}).cu",
+                           options)
+            count += len(part)
+    return count
