@@ -87,3 +87,30 @@ def _average_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
     def average_pool_2d_grad(x: np.ndarray, gy: np.ndarray) -> np.ndarray:
         return numpy_pool.pool2d_grad(x, gy, gy, **args)
     return average_pool_2d_grad
+
+
+# Below this many multiply-adds a matmul is not worth splitting over the worker threads.
+_SPLIT_DOT_MIN = 1 << 21
+
+
+@lowering("dot")
+def _dot(backend: Backend, node: Node) -> Thunk:
+    """Large float matrix products split by rows over the conv kernels' worker threads, each with
+    single-threaded BLAS, so that dense layers never oversubscribe the cores either."""
+    a, b = node.inputs
+    if a.ndim != 2 or b.ndim != 2 or node.out.dtype not in ("float32", "float64") or \
+            a.dtype != b.dtype:
+        return backend.generic_thunk(node)
+    threads = numpy_conv.THREADS
+
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        m = a.shape[0]
+        if threads == 1 or m < 2 * threads or m * a.shape[1] * b.shape[1] < _SPLIT_DOT_MIN:
+            return np.dot(a, b)
+        out = np.empty((m, b.shape[1]), np.result_type(a, b))
+
+        def rows(i0: int, i1: int) -> None:
+            np.dot(a[i0:i1], b, out=out[i0:i1])
+        numpy_conv.parallel_map(rows, m, -(-m // threads), True)
+        return out
+    return dot

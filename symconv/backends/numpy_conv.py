@@ -12,6 +12,8 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from symconv.backends import blas
+
 Pair = tuple[int, int]
 
 # One chunk's columns are sized to stay in the last-level cache, so the im2col write and the
@@ -32,7 +34,9 @@ def parallel_map(job: Callable[[int, int], Any], n: int, chunk: int, threaded: b
         return [job(*b) for b in bounds]
     if _executor is None:
         _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="symconv-kernel")
-    return list(_executor.map(lambda b: job(*b), bounds))
+    # Each worker's BLAS call stays single-threaded: the workers already fill the cores.
+    with blas.num_threads(1):
+        return list(_executor.map(lambda b: job(*b), bounds))
 
 
 class _Geometry(NamedTuple):
@@ -108,12 +112,6 @@ def _chunk(g: _Geometry, itemsize: int) -> int:
     per_image = g.kg * g.groups * g.oh * g.ow * itemsize
     chunk = max(1, min(g.n, CHUNK_BYTES // per_image))
     return min(chunk, -(-g.n // THREADS))
-
-
-def _threaded(g: _Geometry) -> bool:
-    # NCHW columns give one small matmul per image, which BLAS runs on one core, so the pool
-    # supplies the parallelism; NHWC columns give one big matmul that BLAS already threads.
-    return g.layout == "nchw"
 
 
 def _padded_input(x: np.ndarray, g: _Geometry) -> np.ndarray:
@@ -222,7 +220,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, pad: Pair = (0, 0), subsample: Pair = (
             yc = np.matmul(cols, wm.transpose(0, 2, 1))
             out[...] = yc.reshape(g.groups, nb, p, g.og).transpose(1, 0, 3, 2)
 
-    parallel_map(job, g.n, _chunk(g, dtype.itemsize), _threaded(g))
+    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
     return y
 
 
@@ -269,7 +267,7 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
             gxp = gxp.reshape(nb, g.hp, g.wp, g.c)[(slice(None),) + crop]
             gx[n0:n1] = gxp.transpose(0, 3, 1, 2)
 
-    parallel_map(job, g.n, _chunk(g, dtype.itemsize), _threaded(g))
+    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
     return gx
 
 
@@ -298,7 +296,7 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, filter_hw: Pair, pad: Pai
         gyt = np.ascontiguousarray(gyc.transpose(1, 2, 0, 3)).reshape(g.groups, g.og, nb * p)
         return np.matmul(gyt, cols)
 
-    partials = parallel_map(job, g.n, _chunk(g, dtype.itemsize), _threaded(g))
+    partials = parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
     return _filters_from_matrix(np.sum(partials, axis=0, dtype=dtype), g, flip)
 
 
