@@ -106,3 +106,46 @@ def test_demo_trains_and_reports(model, capsys):
     accuracy = float(out.split("final test accuracy ")[1].split("%")[0])
     assert accuracy > 50  # one epoch on 1,500 digits is far better than chance (10%)
     assert symconv.config.floatX == before  # the demo's floatX override is scoped
+
+
+@pytest.mark.skipif(not models.has_conv(), reason="conv2d not available")
+def test_lenet_trains_saves_filters_and_reloads(idx_dir, tmp_path, capsys):
+    import lenet
+    params, filters = tmp_path / "params.npz", tmp_path / "filters.png"
+    small = ["--data", str(idx_dir), "--batch-size", "20", "--nkerns", "4", "6", "--quiet"]
+    trained = lenet.main(small + ["--epochs", "1", "--save", str(params),
+                                  "--show-filters", str(filters)])
+    assert trained["epochs"] == 1 and np.isfinite(trained["costs"][0])
+    assert filters.read_bytes()[:8] == PNG_MAGIC
+    with np.load(params) as saved:
+        assert saved["conv0_W"].shape == (4, 1, 5, 5)
+    # Reloading the saved parameters reproduces the best model's errors exactly.
+    reloaded = lenet.main(small + ["--epochs", "0", "--load", str(params)])
+    assert reloaded["test_error"] == trained["test_error"]
+    assert reloaded["best_validation_error"] == trained["best_validation_error"]
+    with pytest.raises(SystemExit, match="conv0_W is float64\\[4, 1, 5, 5\\], this network "
+                                         "needs float64\\[5, 1, 5, 5\\]"):
+        lenet.main(["--data", str(idx_dir), "--batch-size", "20", "--nkerns", "5", "6",
+                    "--epochs", "0", "--load", str(params)])
+
+
+@pytest.mark.skipif(not models.has_conv(), reason="conv2d not available")
+def test_filter_photo_feature_maps_match_a_direct_convolution(tmp_path):
+    pytest.importorskip("PIL")
+    import filter_photo
+    out = tmp_path / "filtered.png"
+    maps = filter_photo.main(["--out", str(out)])
+    assert out.read_bytes()[:8] == PNG_MAGIC
+    from PIL import Image
+    image = np.asarray(Image.open(datasets.sample_image_path()).convert("RGB")) / 256.
+    h, w, _ = image.shape
+    assert maps.shape == (2, h - 8, w - 8)
+    # Recompute one output pixel by hand: a true convolution (flipped filters) plus bias.
+    rng = np.random.RandomState(23455)
+    bound = np.sqrt(3 * 9 * 9)
+    W = rng.uniform(low=-1.0 / bound, high=1.0 / bound, size=(2, 3, 9, 9))
+    b = rng.uniform(low=-.5, high=.5, size=2)
+    patch = image[10:19, 20:29].transpose(2, 0, 1)
+    for k in range(2):
+        expected = 1 / (1 + np.exp(-((patch * W[k, :, ::-1, ::-1]).sum() + b[k])))
+        assert maps[k, 10, 20] == pytest.approx(expected, rel=1e-10)
