@@ -278,3 +278,24 @@ def test_training_steps_agree(kind, rng):
         return [xs, labels], [cost], models.sgd_updates(cost, params, 0.1)
     with symconv.change_flags(floatX="float32"):
         agree(build, [x, y], steps=3)
+
+
+def test_cuda_graph_replay_matches_the_plain_function(rng):
+    from symconv.backends.cuda.graphs import GraphedFunction
+    from symconv.bench import models
+    x = rng.random((16, 784)).astype("float32")
+    y = rng.integers(0, 10, 16).astype("int32")
+    init = models.mlp_init(np.random.default_rng(0), "float32")
+    init["W_out"] = rng.standard_normal(init["W_out"].shape).astype("float32") * 0.1
+    costs = []
+    for graphed in (False, True):
+        with symconv.change_flags(device="cuda", floatX="float32"):
+            params = models.as_shared(init)
+            xs, labels = T.matrix("x"), T.ivector("y")
+            cost = models.nll(models.mlp_output(xs, params), labels)
+            fn = symconv.function([xs, labels], cost,
+                                  updates=models.sgd_updates(cost, params, 0.1))
+        call = GraphedFunction(fn) if graphed else fn
+        costs.append([float(call(x, y)) for _ in range(4)] + [params["W_out"].get_value()])
+    np.testing.assert_allclose(costs[1][:4], costs[0][:4], rtol=1e-5)
+    np.testing.assert_allclose(costs[1][4], costs[0][4], rtol=1e-5, atol=1e-6)
