@@ -237,3 +237,28 @@ def test_other_build_errors():
                                       T.tensor4("w", shape=(2, 1, 3, 3)), (1, 1, 8, 8))
     with pytest.raises(ValueError, match="spatial sizes"):
         T.nnet.conv2d_grad_wrt_weights(T.tensor4("x"), T.tensor4("gy"), (2, 1, None, 3))
+
+
+# ---- the NumPy backend's thread handling -------------------------------------------------------
+
+
+def test_blas_thread_scope_restores():
+    from symconv.backends import blas
+    before = blas.get_num_threads()
+    with blas.num_threads(1):
+        assert blas.get_num_threads() in (None, 1)
+    assert blas.get_num_threads() == before
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (300, 200, 100), (301, 150, 90)])
+def test_dot_lowering_agrees_with_generic_kernel(shape, rng):
+    # large products are split by rows over the worker threads; small ones are plain np.dot
+    m, k, n = shape
+    a, b = T.matrix("a", dtype="float32"), T.matrix("b", dtype="float32")
+    av = rng.normal(size=(m, k)).astype("float32")
+    bv = rng.normal(size=(k, n)).astype("float32")
+    got = symconv.function([a, b], [T.dot(a, b), T.dot(a.T, a)])(av, bv)
+    want = [symconv.ops.linalg.dot.kernel(np, av, bv), symconv.ops.linalg.dot.kernel(np, av.T, av)]
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
