@@ -157,8 +157,8 @@ def _spatial_of(x: Variable) -> Variable:
     """The last two sizes of ``x``: a constant when static, else taken from ``shape(x)``."""
     if None not in x.type.shape[2:]:
         return constant(list(x.type.shape[2:]), dtype="int64")
-    from symconv.ops.shape import shape_of
-    return as_tensor_variable(shape_of(x)[2:])
+    from symconv.ops.shape import shape_op
+    return shape_op(x)[2:]
 
 
 # ---- generic kernels (im2col over the filter taps, against xp) ---------------------------------
@@ -176,7 +176,7 @@ def _geometry(x_shape: tuple, w_shape: tuple, params: dict) -> dict:
     return {"pad": (ph, pw), "out": (oh, ow), "taps": taps}
 
 
-def _im2col(xp: Any, x: Any, w_shape: tuple, geo: dict, groups: int) -> Any:
+def _im2col(xp: Any, x: Any, geo: dict, groups: int) -> Any:
     """(N, G, Cg * kh * kw, OH * OW) columns of the zero-padded input."""
     (ph, pw), (oh, ow) = geo["pad"], geo["out"]
     xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
@@ -196,7 +196,7 @@ def _conv2d_kernel(xp: Any, x: Any, w: Any, **params: Any) -> Any:
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     groups = params["num_groups"]
     geo = _geometry(x.shape, w.shape, params)
-    cols = _im2col(xp, x, w.shape, geo, groups)
+    cols = _im2col(xp, x, geo, groups)
     y = xp.matmul(_filter_matrix(xp, w, groups, params["filter_flip"]), cols)
     return y.reshape((x.shape[0], w.shape[0]) + geo["out"])
 
@@ -229,7 +229,7 @@ def _conv2d_grad_weights_kernel(xp: Any, x: Any, gy: Any, khw: Any, **params: An
     o = gy.shape[1]
     w_shape = (o, c // groups, kh, kw)
     geo = _geometry(x.shape, w_shape, params)
-    cols = _im2col(xp, x, w_shape, geo, groups)
+    cols = _im2col(xp, x, geo, groups)
     gyc = gy.reshape(n, groups, o // groups, -1)
     gw = xp.matmul(gyc, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
     if params["filter_flip"]:
