@@ -168,3 +168,19 @@ def test_peer_lenet_step_matches_symconv(peer_name):
         # Three steps: identical losses mean identical forward passes and updates.
         for _ in range(3):
             np.testing.assert_allclose(float(ours()), float(theirs()), rtol=1e-9)
+
+
+def test_interleaved_takes_repeat_samples_in_alternating_blocks():
+    from symconv.bench import measure
+    calls: list[str] = []
+    fns = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    timings = measure.interleaved(fns, repeat=4, warmup=1, blocks=2, pause=0)
+    assert [len(timings[n].samples) for n in "ab"] == [4, 4]
+    assert all(t.min_ms <= t.median_ms for t in timings.values())
+    # Warm-up (a, b), auto-ranging (a, b), block 1 (a, b), block 2 rotated (b, a): the two
+    # b blocks in the middle run back to back.
+    runs = [calls[0]]
+    for name in calls[1:]:
+        if name != runs[-1]:
+            runs.append(name)
+    assert runs == ["a", "b", "a", "b", "a", "b", "a"]

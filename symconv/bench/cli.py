@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="timed samples per implementation (default: 10)")
     run.add_argument("--compare", default="", metavar="PEERS",
                      help=f"comma-separated peers to time alongside: {','.join(PEERS)}")
+    run.add_argument("--pause", type=float, default=0.3, metavar="S",
+                     help="idle seconds before each timed block when comparing, so that the "
+                          "previous library's worker threads stop spinning (default: 0.3)")
     run.add_argument("--json", metavar="FILE", help="also write figures and environment here")
     run.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
     return parser
@@ -93,7 +96,7 @@ def _figures(timing: measure.Timing, case: Case) -> dict:
     }
 
 
-def _run_case(case: Case, peers: list, repeat: int, notes: list[str]) -> dict:
+def _run_case(case: Case, peers: list, repeat: int, pause: float, notes: list[str]) -> dict:
     row = {"suite": case.suite, "case": case.name, "batch": case.batch,
            "gflop": round(case.flops / 1e9, 6) if case.flops else None,
            "symconv": None, "peers": {}, "error": None}
@@ -116,7 +119,7 @@ def _run_case(case: Case, peers: list, repeat: int, notes: list[str]) -> dict:
         except Exception as err:
             notes.append(f"{peer.name} could not run {case.suite}/{case.name}: "
                          f"{type(err).__name__}: {str(err)[:200]}")
-    timings = measure.interleaved(fns, repeat)
+    timings = measure.interleaved(fns, repeat, pause=pause)
     row["symconv"] = _figures(timings.pop("symconv"), case)
     for name, timing in timings.items():
         figures = _figures(timing, case)
@@ -189,8 +192,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     bad = [p for p in peer_names if p not in PEERS]
     if bad:
         parser.error(f"unknown peer(s) {', '.join(bad)}; known: {', '.join(PEERS)}")
-    if args.repeat < 1 or any(b < 1 for b in args.batch or []):
-        parser.error("--repeat and --batch must be positive")
+    if args.repeat < 1 or any(b < 1 for b in args.batch or []) or args.pause < 0:
+        parser.error("--repeat and --batch must be positive, --pause not negative")
     problem = _check_device(args.device)
     if problem:
         print(f"symconv-bench: {problem}", file=sys.stderr)
@@ -217,7 +220,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         for n, case in enumerate(cases, 1):
             _progress(f"[{n}/{len(cases)}] {case.suite}: {case.name}"
                       + (f" (batch {case.batch})" if case.batch else ""))
-            row = _run_case(case, peers, args.repeat, notes)
+            row = _run_case(case, peers, args.repeat, args.pause, notes)
             if row["error"]:
                 _progress(f"    failed: {row['error']}")
                 status = EXIT_FAILED
@@ -240,9 +243,10 @@ def _write_json(args: argparse.Namespace, rows: list[dict], notes: list[str],
         "command": "symconv-bench " + " ".join(args.argv),
         "settings": {"suites": args.suites, "device": args.device, "floatX": args.floatX,
                      "batch": args.batch, "repeat": args.repeat, "compare": peers,
-                     "seed": args.seed},
-        "method": "interleaved rounds (order rotated each round), 2 warm-up calls per "
-                  "implementation, each sample auto-ranged to >= 5 ms; median and min per call",
+                     "seed": args.seed, "pause_s": args.pause},
+        "method": "2 warm-up calls per implementation, then up to 3 alternating blocks per "
+                  "implementation (order rotated), each after an idle pause and one untimed "
+                  "call; each sample auto-ranged to >= 5 ms; median and min per call",
         "environment": measure.environment(peers),
         "notes": notes,
         "status": status,

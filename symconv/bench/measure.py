@@ -35,12 +35,15 @@ def _calls_per_sample(fn: Callable[[], object]) -> int:
     return max(1, int(MIN_SAMPLE_S / max(once, 1e-9)))
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int,
-                warmup: int = 2) -> dict[str, Timing]:
-    """Time every callable ``repeat`` times, alternating between them round by round.
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int, warmup: int = 2,
+                blocks: int = 3, pause: float = 0.3) -> dict[str, Timing]:
+    """Time every callable ``repeat`` times, in ``blocks`` alternating blocks per callable.
 
-    Alternating (and rotating the order each round) spreads slow drifts such as CPU frequency
+    Alternating (and rotating the order each block) spreads slow drifts such as CPU frequency
     changes or a busy neighbour evenly over all implementations, so their ratio stays fair.
+    Before each block the process idles ``pause`` seconds and makes one untimed call: NumPy's
+    BLAS, PyTorch's OpenMP and XLA each keep worker threads spinning for a while after a call,
+    and on few cores those threads would otherwise steal time from the next library timed.
     """
     names = list(fns)
     for name in names:
@@ -48,14 +51,20 @@ def interleaved(fns: dict[str, Callable[[], object]], repeat: int,
             fns[name]()
     number = {name: _calls_per_sample(fns[name]) for name in names}
     timings = {name: Timing() for name in names}
-    for round_ in range(repeat):
-        shift = round_ % len(names)
+    blocks = max(1, min(blocks, repeat))
+    for block in range(blocks):
+        samples = repeat * (block + 1) // blocks - repeat * block // blocks
+        shift = block % len(names)
         for name in names[shift:] + names[:shift]:
             fn, n = fns[name], number[name]
-            start = time.perf_counter()
-            for _ in range(n):
-                fn()
-            timings[name].samples.append((time.perf_counter() - start) / n)
+            if pause and len(names) > 1:
+                time.sleep(pause)
+            fn()
+            for _ in range(samples):
+                start = time.perf_counter()
+                for _ in range(n):
+                    fn()
+                timings[name].samples.append((time.perf_counter() - start) / n)
     return timings
 
 
