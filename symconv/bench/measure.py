@@ -126,6 +126,8 @@ def environment(peers: list[str]) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
+        # Other processes competing for the cores distort every figure; record how busy it was.
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                             "MKL_NUM_THREADS", "SYMCONV_FLAGS")
                 if k in os.environ},
