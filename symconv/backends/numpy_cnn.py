@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from symconv.backends import numpy_conv, numpy_pool
+from symconv.backends import blas, numpy_conv, numpy_pool
 from symconv.backends.base import Backend, Thunk
 from symconv.backends.numpy_lowerings import lowering
 from symconv.graph import Node
@@ -95,8 +95,8 @@ _SPLIT_DOT_MIN = 1 << 21
 
 @lowering("dot")
 def _dot(backend: Backend, node: Node) -> Thunk:
-    """Large float matrix products split by rows over the conv kernels' worker threads, each with
-    single-threaded BLAS, so that dense layers never oversubscribe the cores either."""
+    """Float matrix products with single-threaded BLAS, large ones split by rows over the conv
+    kernels' worker threads, so that dense layers never oversubscribe the cores either."""
     a, b = node.inputs
     if a.ndim != 2 or b.ndim != 2 or node.out.dtype not in ("float32", "float64") or \
             a.dtype != b.dtype:
@@ -106,7 +106,10 @@ def _dot(backend: Backend, node: Node) -> Thunk:
     def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         m = a.shape[0]
         if threads == 1 or m < 2 * threads or m * a.shape[1] * b.shape[1] < _SPLIT_DOT_MIN:
-            return np.dot(a, b)
+            # Single-threaded even when small: a threaded call leaves OpenBLAS workers
+            # spin-waiting, and they would steal a core from the next conv kernel.
+            with blas.num_threads(1):
+                return np.dot(a, b)
         out = np.empty((m, b.shape[1]), np.result_type(a, b))
 
         def rows(i0: int, i1: int) -> None:
