@@ -17,18 +17,19 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
-import symconv  # noqa: E402
-import logistic_sgd  # noqa: E402
-import mlp  # noqa: E402
-from tutorial_common import load_digits, split  # noqa: E402
+import logistic_sgd
+import mlp
+from tutorial_common import load_digits, split
+
+import symconv
 
 TOLERANCE_POINTS = 0.5
 
@@ -81,7 +82,7 @@ def torch_tutorial(kind: str, parts: list, epochs: int, floatx: str, seed: int) 
     for p in params:
         p.requires_grad_(True)
 
-    def logits(x: "torch.Tensor") -> "torch.Tensor":
+    def logits(x: torch.Tensor) -> torch.Tensor:
         if kind == "logistic":
             return x @ params[0] + params[1]
         return torch.tanh(x @ params[0] + params[1]) @ params[2] + params[3]
@@ -151,7 +152,7 @@ def main() -> int:
     import torch
     record = {
         "benchmark": "tutorial_accuracy",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "data": {"source": str(source), "split": [len(p[1]) for p in parts]},
         "floatX": args.floatX,
         "tolerance_points": TOLERANCE_POINTS,

@@ -10,6 +10,7 @@ Run ``python examples/filter_photo.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def filter_image(image: np.ndarray, seed: int = 23455) -> np.ndarray:
     return f(img_)[0]
 
 
-def side_by_side(image: np.ndarray, maps: np.ndarray) -> "PIL.Image.Image":
+def side_by_side(image: np.ndarray, maps: np.ndarray) -> Any:
     """Original, then each feature map in grey (stretched to its min..max), in one row."""
     from PIL import Image
     height, width, _ = image.shape

@@ -13,14 +13,13 @@ import os
 import tempfile
 
 import numpy as np
+from logistic_sgd import LogisticRegression, load_data
+from mlp import HiddenLayer
+from tutorial_common import Timer, add_common_arguments, plot_curves, progress
 
 import symconv as theano
 import symconv.tensor as T
 from symconv.tensor.signal import pool
-
-from logistic_sgd import LogisticRegression, load_data
-from mlp import HiddenLayer
-from tutorial_common import Timer, add_common_arguments, plot_curves, progress
 
 
 class LeNetConvPoolLayer:

@@ -13,12 +13,18 @@ import argparse
 import pickle
 
 import numpy as np
+from tutorial_common import (
+    Timer,
+    add_common_arguments,
+    load_digits,
+    plot_curves,
+    progress,
+    shared_dataset,
+    split,
+)
 
 import symconv as theano
 import symconv.tensor as T
-
-from tutorial_common import (Timer, add_common_arguments, load_digits, plot_curves, progress,
-                             shared_dataset, split)
 
 
 class LogisticRegression:

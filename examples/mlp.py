@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from logistic_sgd import LogisticRegression, load_data
+from tutorial_common import Timer, add_common_arguments, plot_curves, progress
 
 import symconv as theano
 import symconv.tensor as T
-
-from logistic_sgd import LogisticRegression, load_data
-from tutorial_common import Timer, add_common_arguments, plot_curves, progress
 
 
 class HiddenLayer:

@@ -5,10 +5,12 @@ Not part of the Theano tutorials themselves; kept here so each example reads lik
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +66,7 @@ def split(images: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, np.n
     n = min(len(images), 10000)
     n_train, n_valid = int(n * SPLIT[0]), int(n * SPLIT[1])
     bounds = [0, n_train, n_train + n_valid, n]
-    return [(images[a:b], labels[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return [(images[a:b], labels[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def shared_dataset(data_xy: tuple[np.ndarray, np.ndarray], borrow: bool = True) -> tuple:

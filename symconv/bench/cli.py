@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def _peers(names: list[str], device: str, notes: list[str]) -> list:
             continue
         try:
             peers.append(make_peer(name, device))
-        except Exception as err:  # e.g. a CPU-only peer asked for CUDA
+        except Exception as err:  # noqa: BLE001  (e.g. a CPU-only peer asked for CUDA)
             notes.append(f"peer {name} skipped: {err}")
     return peers
 
@@ -103,7 +103,7 @@ def _run_case(case: Case, peers: list, repeat: int, pause: float, notes: list[st
     try:
         fns = {"symconv": case.build()}
         fns["symconv"]()
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001  (any failure of a case is reported in its row)
         row["error"] = f"{type(err).__name__}: {err}"
         if os.environ.get("SYMCONV_BENCH_TRACEBACK"):
             traceback.print_exc()
@@ -116,7 +116,7 @@ def _run_case(case: Case, peers: list, repeat: int, pause: float, notes: list[st
             if fn is not None:
                 fn()
                 fns[peer.name] = fn
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001
             notes.append(f"{peer.name} could not run {case.suite}/{case.name}: "
                          f"{type(err).__name__}: {str(err)[:200]}")
     timings = measure.interleaved(fns, repeat, pause=pause)
@@ -178,7 +178,7 @@ def _check_device(device: str) -> str | None:
     try:
         from symconv.backends import get_backend
         get_backend(device)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001  (whatever the reason, the device is unusable)
         return f"device {device!r} is not available: {type(err).__name__}: {err}"
     return None
 
@@ -239,7 +239,7 @@ def _write_json(args: argparse.Namespace, rows: list[dict], notes: list[str],
                 peers: list[str], status: int) -> None:
     record = {
         "schema": f"symconv-bench/{SCHEMA_VERSION}",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "symconv-bench " + " ".join(args.argv),
         "settings": {"suites": args.suites, "device": args.device, "floatX": args.floatX,
                      "batch": args.batch, "repeat": args.repeat, "compare": peers,

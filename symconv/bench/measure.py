@@ -5,8 +5,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Each timed sample runs the callable enough times to last at least this long, so that timer
 # resolution and Python call overhead do not dominate sub-millisecond kernels.
@@ -83,7 +83,7 @@ def cpu_model() -> str:
 def _version(module: str) -> str | None:
     try:
         mod = __import__(module)
-    except Exception:  # a broken optional install must not stop the benchmark
+    except Exception:  # noqa: BLE001  (a broken optional install must not stop the benchmark)
         return None
     return getattr(mod, "__version__", "unknown")
 
@@ -95,13 +95,13 @@ def gpu_name() -> str | None:
         props = cupy.cuda.runtime.getDeviceProperties(0)
         name = props["name"]
         return name.decode() if isinstance(name, bytes) else str(name)
-    except Exception:  # no CuPy, no driver or no device: all mean "no GPU"
+    except Exception:  # noqa: BLE001, S110  (no CuPy, no driver or no device: all mean no GPU)
         pass
     try:
         import torch
         if torch.cuda.is_available():
             return torch.cuda.get_device_name(0)
-    except Exception:
+    except Exception:  # noqa: BLE001, S110  (same for PyTorch)
         pass
     return None
 
@@ -109,6 +109,7 @@ def gpu_name() -> str | None:
 def environment(peers: list[str]) -> dict:
     """What the figures depend on: CPU, threads, GPU and library versions."""
     import numpy
+
     import symconv
     try:
         usable = len(os.sched_getaffinity(0))

@@ -8,11 +8,15 @@ flipped filters and compute the same numbers.
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from symconv.bench.suites import Case, initial_params
+
+if TYPE_CHECKING:
+    import torch
 
 PEERS = ("torch", "jax")
 
@@ -22,7 +26,7 @@ def available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def make_peer(name: str, device: str) -> "TorchPeer | JaxPeer":
+def make_peer(name: str, device: str) -> TorchPeer | JaxPeer:
     """The peer called ``name`` ('torch' or 'jax') running on ``device`` ('cpu'/'cuda...')."""
     if name == "torch":
         return TorchPeer(device)
@@ -43,7 +47,7 @@ class TorchPeer:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("PyTorch has no CUDA device here")
 
-    def _t(self, value: np.ndarray, flip: bool = False) -> "torch.Tensor":
+    def _t(self, value: np.ndarray, flip: bool = False) -> torch.Tensor:
         tensor = self.torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
         return tensor.flip(2, 3).contiguous() if flip else tensor
 
@@ -90,7 +94,7 @@ class TorchPeer:
         x, y = self._t(case.data["x"]), self._t(case.data["y"]).long()
         model = case.spec["model"]
 
-        def forward() -> "torch.Tensor":
+        def forward() -> torch.Tensor:
             h = x
             if model == "lenet":
                 for n in range(2):

@@ -5,8 +5,8 @@ that every peer (PyTorch, JAX) builds the same computation on the same numbers.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
