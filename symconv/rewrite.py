@@ -77,9 +77,12 @@ def _compatible(old: Variable, new: Variable) -> bool:
 
 
 def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, Rule]],
-              report: RewriteReport) -> tuple[list[Variable], bool]:
-    """One bottom-up pass: rebuild nodes over rewritten inputs, merge equal ones, apply rules."""
+              report: RewriteReport, pinned: Iterable[Variable] = ()
+              ) -> tuple[list[Variable], bool]:
+    """One bottom-up pass: rebuild nodes over rewritten inputs, merge equal ones, apply rules.
+    Pinned variables keep their identity (the graph above them may still change)."""
     memo: dict[int, Variable] = {}
+    pinned_ids = {id(v) for v in pinned}
     seen_nodes: dict[tuple, Variable] = {}
     seen_consts: dict[tuple, Variable] = {}
     changed = False
@@ -89,6 +92,9 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
         for op_name in r[1] or ():
             by_op.setdefault(op_name, []).append(r)
     for var in toposort_vars(outputs):
+        if id(var) in pinned_ids:
+            memo[id(var)] = var
+            continue
         if var.owner is None:
             if isinstance(var, Constant):
                 key = var.signature()
@@ -137,19 +143,23 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
 
 
 def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
-                  report: RewriteReport | None = None, max_passes: int = 20) -> list[Variable]:
-    """The outputs' graph after the phases the optimizer level enables."""
+                  report: RewriteReport | None = None, max_passes: int = 20,
+                  phases: Sequence[str] = PHASES, pinned: Iterable[Variable] = ()
+                  ) -> list[Variable]:
+    """The outputs' graph after the phases the optimizer level enables (``phases`` limits
+    them; ``pinned`` variables are kept as they are, e.g. the ``wrt`` of a gradient)."""
+    pinned = list(pinned)
     from symconv import rewrites  # noqa: F401  (registers the rules)
     report = report if report is not None else RewriteReport()
     outputs = list(outputs)
     if optimizer in ("None", None):
         return outputs
-    for phase in _PHASES.values():
+    for phase in (_PHASES[name] for name in phases):
         rules = phase.rules
         if optimizer == "fast_compile":
             rules = [r for r in rules if r[0] in FAST_COMPILE_RULES]
         for _ in range(max_passes):
-            outputs, changed = run_rules(outputs, rules, report)
+            outputs, changed = run_rules(outputs, rules, report, pinned)
             if not changed:
                 break
         if optimizer == "fast_compile":

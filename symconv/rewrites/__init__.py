@@ -1,2 +1,2 @@
 """The rewrite rules, one module per purpose; importing this registers them."""
-from symconv.rewrites import canonicalize  # noqa: F401
+from symconv.rewrites import canonicalize, stabilize  # noqa: F401

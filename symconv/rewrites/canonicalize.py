@@ -23,3 +23,99 @@ def constant_folding(node: Node) -> Variable | None:
         return None
     value = np.array(value, dtype=node.out.type.dtype)
     return Constant(TensorType(value.dtype, value.shape), value)
+
+
+def _scalar_const(var: Variable, value: float) -> bool:
+    return isinstance(var, Constant) and all(s == 1 for s in var.type.shape) and \
+        bool(np.all(var.data == value))
+
+
+def _same(var: Variable, out: Variable) -> Variable | None:
+    """``var`` if it can stand for ``out`` (same dtype and shape), else None."""
+    if var.type.dtype == out.type.dtype and var.type.shape == out.type.shape:
+        return var
+    return None
+
+
+@register("canonicalize", ops=["mul"])
+def mul_by_one(node: Node) -> Variable | None:
+    # x * 1 -> x, 1 * x -> x
+    a, b = node.inputs
+    if _scalar_const(b, 1):
+        return _same(a, node.out)
+    if _scalar_const(a, 1):
+        return _same(b, node.out)
+    return None
+
+
+@register("canonicalize", ops=["add", "sub"])
+def add_zero(node: Node) -> Variable | None:
+    # x + 0 -> x, 0 + x -> x, x - 0 -> x
+    a, b = node.inputs
+    if _scalar_const(b, 0):
+        return _same(a, node.out)
+    if node.op.name == "add" and _scalar_const(a, 0):
+        return _same(b, node.out)
+    return None
+
+
+@register("canonicalize", ops=["neg"])
+def double_negation(node: Node) -> Variable | None:
+    # --x -> x
+    inner = node.inputs[0].owner
+    if inner is not None and inner.op.name == "neg":
+        return _same(inner.inputs[0], node.out)
+    return None
+
+
+@register("canonicalize", ops=["dimshuffle"], fast_compile=True)
+def dimshuffle_identity_and_composition(node: Node) -> Variable | None:
+    # dimshuffle(x, 0..n-1) -> x;  dimshuffle(dimshuffle(x, p), q) -> dimshuffle(x, p∘q)
+    from symconv.ops.shape import dimshuffle
+    pattern = node.kw["pattern"]
+    x = node.inputs[0]
+    if pattern == tuple(range(x.ndim)):
+        return x
+    inner = x.owner
+    if inner is not None and inner.op.name == "dimshuffle":
+        inner_pattern = inner.kw["pattern"]
+        composed = tuple("x" if p == "x" else inner_pattern[p] for p in pattern)
+        base = inner.inputs[0]
+        if composed == tuple(range(base.ndim)):
+            return _same(base, node.out)
+        return dimshuffle(base, pattern=composed)
+    return None
+
+
+@register("canonicalize", ops=["reshape", "flatten", "rebroadcast"])
+def reshape_identity(node: Node) -> Variable | None:
+    # reshape(x, x's own static shape) -> x
+    x = node.inputs[0]
+    if None not in x.type.shape and len(node.inputs) == 1:
+        return _same(x, node.out)
+    return None
+
+
+@register("canonicalize", ops=["shape"], fast_compile=True)
+def static_shape(node: Node) -> Variable | None:
+    # shape(x) -> constant, when x's static shape is fully known
+    shape = node.inputs[0].type.shape
+    if None in shape:
+        return None
+    data = np.array(shape, dtype="int64")
+    return Constant(TensorType("int64", data.shape), data)
+
+
+@register("canonicalize", ops=["subtensor"], fast_compile=True)
+def static_shape_entry(node: Node) -> Variable | None:
+    # x.shape[i] -> constant, when axis i of x has a static size
+    source = node.inputs[0].owner
+    spec = node.kw["spec"]
+    if source is None or source.op.name != "shape" or len(spec) != 1 or spec[0][0] != "int" \
+            or not isinstance(spec[0][1], int):
+        return None
+    size = source.inputs[0].type.shape[spec[0][1]]
+    if size is None:
+        return None
+    data = np.array(size, dtype="int64")
+    return Constant(TensorType("int64", ()), data)

@@ -1,0 +1,147 @@
+"""Rewrite rules: each fires on its pattern, not on near-misses, and preserves values;
+the stabilised forms stay finite where the naive graphs overflow."""
+import numpy as np
+import pytest
+
+import symconv
+import symconv.tensor as T
+from symconv.ops import nnet as N
+from tests.util import check_grad
+
+
+def _ops(f):
+    return [node.op.name for node in f.program.nodes]
+
+
+def _agree(inputs, outputs, values, rtol=1e-10):
+    fast = symconv.function(inputs, outputs, mode="FAST_RUN")(*values)
+    with symconv.config.change_flags(optimizer="None"):
+        slow = symconv.function(inputs, outputs, mode="FAST_RUN")(*values)
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12)
+    return fast
+
+
+def test_tutorial_nll_becomes_one_fused_crossentropy(rng):
+    z, y = T.matrix("z"), T.ivector("y")
+    cost = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    g = T.grad(cost, z)
+    f = symconv.function([z, y], [cost, g])
+    ops = _ops(f)
+    assert "crossentropy_softmax_1hot" in ops and "crossentropy_softmax_1hot_grad" in ops
+    assert "log" not in ops and "softmax" not in ops
+    zv, yv = rng.normal(size=(5, 4)), np.array([0, 3, 1, 1, 2], "int32")
+    _agree([z, y], [cost, g], [zv, yv])
+
+
+def test_categorical_crossentropy_form_is_fused_too(rng):
+    z, y = T.matrix("z"), T.ivector("y")
+    cost = T.nnet.categorical_crossentropy(T.nnet.softmax(z), y).mean()
+    f = symconv.function([z, y], [cost, T.grad(cost, z)])
+    assert "crossentropy_softmax_1hot" in _ops(f)
+
+
+def test_stabilised_crossentropy_is_finite_at_large_logits():
+    z, y = T.matrix("z"), T.ivector("y")
+    cost = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    g = T.grad(cost, z)
+    zv = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 5.0]])
+    yv = np.array([1, 1], "int32")
+    got_cost, got_g = symconv.function([z, y], [cost, g])(zv, yv)
+    assert np.isfinite(got_cost) and np.isfinite(got_g).all()
+    np.testing.assert_allclose(got_cost, 2000.0 / 2)
+    np.testing.assert_allclose(got_g, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-12)
+    with symconv.config.change_flags(optimizer="None"):
+        naive = symconv.function([z, y], cost)(zv, yv)
+    assert not np.isfinite(naive)
+
+
+def test_near_misses_are_left_alone(rng):
+    z, y = T.matrix("z"), T.ivector("y")
+    rows = T.lvector("rows")
+    # rows are not arange(y.shape[0]): no crossentropy fusion
+    f = symconv.function([z, y, rows], T.log(T.nnet.softmax(z))[rows, y])
+    assert "crossentropy_softmax_1hot" not in _ops(f) and "logsoftmax" in _ops(f)
+    # log of exp without softmax: untouched
+    g = symconv.function([z], T.log(T.exp(z) + 2))
+    assert "softplus" not in _ops(g)
+    # argmax over the first axis of a softmax is not argmax of the logits
+    h = symconv.function([z], T.argmax(T.nnet.softmax(z), axis=0))
+    assert "softmax" in _ops(h)
+
+
+@pytest.mark.parametrize("build,op", [
+    (lambda x: T.log(T.nnet.softmax(x)), "logsoftmax"),
+    (lambda x: T.log(T.nnet.sigmoid(x)), "softplus"),
+    (lambda x: T.log(1 - T.nnet.sigmoid(x)), "softplus"),
+    (lambda x: T.log(1 + T.exp(x)), "softplus"),
+    (lambda x: T.log(T.exp(x) + 1), "softplus"),
+    (lambda x: T.log1p(T.exp(x)), "softplus"),
+])
+def test_stabilising_rules_fire_preserve_values_and_avoid_overflow(build, op, rng):
+    x = T.matrix("x")
+    out = build(x)
+    f = symconv.function([x], out)
+    assert op in _ops(f) and "log" not in _ops(f)
+    _agree([x], [out], [rng.normal(size=(3, 4))])
+    big = np.array([[1000.0, -1000.0, 0.5]])
+    assert np.isfinite(f(big)).all()
+
+
+def test_argmax_of_softmax_skips_the_softmax(rng):
+    x = T.matrix("x")
+    f = symconv.function([x], T.argmax(T.nnet.softmax(x), axis=1))
+    assert "softmax" not in _ops(f)
+    xv = rng.normal(size=(6, 5))
+    np.testing.assert_array_equal(f(xv), xv.argmax(axis=1))
+
+
+def test_identities_and_shape_facts(rng):
+    x = T.matrix("x")
+    fixed = T.TensorType("float64", shape=(3, 4))("fixed")
+    f = symconv.function([x], [x * 1, x + 0, -(-x), x.dimshuffle(1, 0).dimshuffle(1, 0)])
+    assert _ops(f) == []
+    g = symconv.function([fixed], fixed * fixed.shape[1])
+    assert "shape" not in _ops(g)
+    np.testing.assert_allclose(g(np.ones((3, 4))), 4 * np.ones((3, 4)))
+    # x * 1 where the constant broadcasts x to a larger shape is not an identity
+    v = T.row("v")
+    h = symconv.function([v], v * np.ones((3, 1)))
+    assert h(np.ones((1, 2))).shape == (3, 2)
+
+
+def test_merge_shares_equal_subexpressions():
+    x = T.matrix("x")
+    f = symconv.function([x], [T.tanh(x) + 1, T.tanh(x) * 2])
+    assert _ops(f).count("tanh") == 1
+
+
+def test_crossentropy_ops_forward_and_gradients(rng):
+    zv = rng.normal(size=(4, 5))
+    yv = np.array([4, 0, 2, 2], "int32")
+    z = T.matrix("z")
+    got = symconv.function([z], N.crossentropy_softmax_1hot(z, T.constant(yv)))(zv)
+    e = np.exp(zv - zv.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(got, -np.log((e / e.sum(1, keepdims=True))[np.arange(4), yv]))
+    check_grad(lambda v: N.crossentropy_softmax_1hot(v, T.constant(yv)), [zv])
+    gv = rng.uniform(0.5, 1.5, size=4)
+    check_grad(lambda g, v: N.crossentropy_softmax_1hot_grad(g, v, T.constant(yv)), [gv, zv])
+
+
+def test_a_failing_rule_is_reported_and_skipped():
+    from symconv.rewrite import register, _PHASES
+
+    @register("canonicalize", ops=["exp"], name="broken_rule_for_test")
+    def broken(node):
+        raise RuntimeError("boom")
+    try:
+        x = T.vector("x")
+        with pytest.warns(UserWarning, match="broken_rule_for_test failed"):
+            f = symconv.function([x], T.exp(x))
+        np.testing.assert_allclose(f(np.zeros(2)), [1.0, 1.0])
+        with symconv.config.change_flags(on_opt_error="raise"):
+            with pytest.raises(RuntimeError, match="boom"):
+                symconv.function([x], T.exp(x))
+    finally:
+        rules = _PHASES["canonicalize"].rules
+        rules[:] = [r for r in rules if r[0] != "broken_rule_for_test"]
