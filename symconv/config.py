@@ -74,6 +74,8 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
     Flag("profile", "False", _bool, "profile every compiled function and print at exit"),
     Flag("check_types", "False", _bool,
          "check every node's result against its inferred type at run time (slow)"),
+    Flag("check_rewrites", "False", _bool,
+         "after every rewrite phase, re-infer every node's type and fail on a mismatch"),
     Flag("warn_float64", "ignore", _choice("ignore", "warn", "raise"),
          "what to do when a float64 variable is created"),
 ]}

@@ -148,8 +148,8 @@ def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
                   ) -> list[Variable]:
     """The outputs' graph after the phases the optimizer level enables (``phases`` limits
     them; ``pinned`` variables are kept as they are, e.g. the ``wrt`` of a gradient)."""
-    pinned = list(pinned)
     from symconv import rewrites  # noqa: F401  (registers the rules)
+    pinned = list(pinned)
     report = report if report is not None else RewriteReport()
     outputs = list(outputs)
     if optimizer in ("None", None):
@@ -162,14 +162,37 @@ def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
             outputs, changed = run_rules(outputs, rules, report, pinned)
             if not changed:
                 break
-        if optimizer == "fast_compile":
+        if optimizer != "fast_compile":
+            outputs = _run_passes(phase, outputs, report)
+        _check_phase(phase.name, outputs)
+    return outputs
+
+
+def _check_phase(phase: str, outputs: Sequence[Variable]) -> None:
+    """With flag check_rewrites: every node's type must be what its op infers from its inputs."""
+    from symconv.config import config
+    if not config.check_rewrites:
+        return
+    for var in toposort_vars(outputs):
+        if var.owner is None:
             continue
-        for name, graph_pass in phase.passes:
-            try:
-                new_outputs = graph_pass(outputs)
-            except Exception as err:
-                _on_error(name, err, report)
-                continue
-            if all(_compatible(a, b) for a, b in zip(outputs, new_outputs)):
-                outputs = list(new_outputs)
+        node = var.owner
+        inferred = node.op.out_type(node.inputs, node.params)
+        if inferred != var.type:
+            raise TypeError(f"check_rewrites: after phase {phase}, {node!r} has type {var.type} "
+                            f"but its op infers {inferred} (created at {var.trace})")
+
+
+def _run_passes(phase: Phase, outputs: list[Variable], report: RewriteReport
+                ) -> list[Variable]:
+    for name, graph_pass in phase.passes:
+        try:
+            new_outputs = graph_pass(outputs)
+        except Exception as err:
+            _on_error(name, err, report)
+            continue
+        if all(_compatible(a, b) for a, b in zip(outputs, new_outputs)):
+            outputs = list(new_outputs)
+        else:
+            _on_error(name, TypeError(f"pass {name} changed the outputs' types"), report)
     return outputs

@@ -145,3 +145,18 @@ def test_a_failing_rule_is_reported_and_skipped():
     finally:
         rules = _PHASES["canonicalize"].rules
         rules[:] = [r for r in rules if r[0] != "broken_rule_for_test"]
+
+
+def test_check_rewrites_flag_validates_types_after_every_phase(rng):
+    x, y = T.matrix("x"), T.ivector("y")
+    W = symconv.shared(rng.normal(size=(4, 3)), "W")
+    cost = -T.mean(T.log(T.nnet.softmax(T.tanh(T.dot(x, W))))[T.arange(y.shape[0]), y])
+    with symconv.config.change_flags(check_rewrites=True):
+        f = symconv.function([x, y], cost, updates=[(W, W - 0.1 * T.grad(cost, W))])
+    assert np.isfinite(f(rng.normal(size=(5, 4)), np.array([0, 1, 2, 1, 0], "int32")))
+    from symconv.rewrite import _check_phase
+    from symconv.graph import Node, TensorType
+    bad = Node(T.exp, [x], (), TensorType("float32", (None, None))).out  # wrong dtype
+    with symconv.config.change_flags(check_rewrites=True):
+        with pytest.raises(TypeError, match="check_rewrites: after phase test"):
+            _check_phase("test", [bad])
