@@ -75,10 +75,12 @@ def main() -> None:
               f"{row['scheduled_nodes']:6d}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"benchmark": "compile", "what": "graph build + grad + rewrites + "
-                       "lowering + first call", "environment": environment([]),
+            json.dump({"benchmark": "compile",
+                       "what": "graph build + grad + rewrites + lowering + first call",
+                       "environment": environment([]),
                        "python": platform.python_version(),
-                       "results": [{"graph": name, **row} for name, row in rows.items()]}, fh, indent=2)
+                       "results": [{"graph": name, **row} for name, row in rows.items()]},
+                      fh, indent=2)
 
 
 if __name__ == "__main__":

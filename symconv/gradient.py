@@ -162,7 +162,7 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
     connected = {id(v) for v in toposort_vars(roots, blockers)}
     results: list[Variable | None] = []
     for w in wrt_list:
-        if id(w) in acc and not (w.dtype in DISCRETE_DTYPES):
+        if id(w) in acc and w.dtype not in DISCRETE_DTYPES:
             g = _add_all(acc[id(w)])
             if add_names and w.name and g.name is None and cost is not None:
                 g.name = f"(d{cost.name or 'cost'}/d{w.name})"

@@ -1,4 +1,4 @@
-"""The IR: tensor types, variables, op applications (nodes), primitives (ops), traversal, cloning."""
+"""The IR: tensor types, variables, op applications (nodes), primitives, traversal, cloning."""
 from __future__ import annotations
 
 import itertools
@@ -387,7 +387,7 @@ def graph_inputs(outputs: Iterable[Variable], blockers: Iterable[Variable] = ())
 
 def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable]
                   ) -> list[Variable]:
-    """Copies of the outputs' graphs with variables substituted (``givens``); originals unchanged."""
+    """Copies of the outputs' graphs with variables substituted (``givens``); originals kept."""
     memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
     for var in toposort_vars(outputs, replace.keys()):
         if id(var) in memo or var.owner is None:

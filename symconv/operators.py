@@ -1,4 +1,4 @@
-"""Python operators and methods of symbolic variables (``x + y``, ``x[i]``, ``x.sum()``, ``x.T``)."""
+"""Python operators and methods of symbolic variables (``x + y``, ``x[i]``, ``x.sum()``)."""
 from __future__ import annotations
 
 from typing import Any

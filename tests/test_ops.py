@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import symconv
 import symconv.tensor as T
 from tests.util import check_grad, run
 
@@ -115,7 +114,6 @@ def test_dimshuffle_forward_grad_and_errors(rng):
 
 
 def test_broadcast_gradient_of_dimshuffled_bias(rng):
-    x, b = T.matrix("x"), T.vector("b")
     check_grad(lambda bb, xx: T.sum(T.tanh(xx + bb.dimshuffle("x", 0))),
                [rng.normal(size=3), rng.normal(size=(4, 3))])
 
@@ -243,10 +241,11 @@ def test_set_and_inc_subtensor(rng):
     outs = [T.set_subtensor(x[i], y), T.inc_subtensor(x[1:3], y), T.set_subtensor(x[:, 0], 0.0),
             T.inc_subtensor(x[T.constant(np.array([0, 0, 2]))], y)]
     got = run([x, y, i], outs, [xv, yv, 2])
-    w0 = xv.copy(); w0[2] = yv
-    w1 = xv.copy(); w1[1:3] += yv
-    w2 = xv.copy(); w2[:, 0] = 0
-    w3 = xv.copy(); np.add.at(w3, np.array([0, 0, 2]), yv)
+    w0, w1, w2, w3 = xv.copy(), xv.copy(), xv.copy(), xv.copy()
+    w0[2] = yv
+    w1[1:3] += yv
+    w2[:, 0] = 0
+    np.add.at(w3, np.array([0, 0, 2]), yv)
     for g, w in zip(got, [w0, w1, w2, w3]):
         np.testing.assert_allclose(g, w)
     np.testing.assert_allclose(xv, run([x], x, [xv]))  # inputs are never modified

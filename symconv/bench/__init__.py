@@ -1,4 +1,4 @@
-"""Benchmarks of symconv against PyTorch and JAX: ``symconv-bench`` / ``python -m symconv.bench``."""
+"""Benchmarks of symconv against PyTorch and JAX: the ``symconv-bench`` command."""
 from symconv.bench.cli import main
 
 __all__ = ["main"]

@@ -1,4 +1,4 @@
-"""Elementwise ops: dtype rules, broadcasting, and one record per scalar function with its gradient."""
+"""Elementwise ops: dtype rules, broadcasting, one record per scalar function with its gradient."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -135,8 +135,8 @@ mul = elemwise_op("mul", 2, "({0} * {1})", "upcast",
                   lambda g, out, a, b: [g * b, g * a], kernel="multiply")
 true_div = elemwise_op("true_div", 2, "({0} / {1})", "float",
                        lambda g, out, a, b: [g / b, -g * out / b], kernel="true_divide")
-int_div = elemwise_op("int_div", 2, "floor_div({0}, {1})", "upcast", lambda g, out, a, b: [None, None],
-                      kernel="floor_divide")
+int_div = elemwise_op("int_div", 2, "floor_div({0}, {1})", "upcast",
+                      lambda g, out, a, b: [None, None], kernel="floor_divide")
 mod = elemwise_op("mod", 2, "py_mod({0}, {1})", "upcast",
                   lambda g, out, a, b: [g, -g * int_div(a, b)], kernel="mod")
 pow = elemwise_op("pow", 2, "pow({0}, {1})", "upcast",

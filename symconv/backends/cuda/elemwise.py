@@ -178,7 +178,8 @@ def elemwise_source(program: ScalarProgram, ndim: int, index: str = "int32",
         else:
             value = f"({ctype})({expr})"
         lines.append(f"        const {ctype} v{nin + j} = {value};")
-    lines.append(f"        out[i] = {store(program.out_dtype, f'v{nin + len(program.steps) - 1}')};")
+    last = f"v{nin + len(program.steps) - 1}"
+    lines.append(f"        out[i] = {store(program.out_dtype, last)};")
     lines.append("    }")
     body = "(\n    " + ",\n    ".join(params) + ") {\n" + "\n".join(lines) + "\n}\n"
     name = "sc_ew_" + hashlib.sha1(body.encode()).hexdigest()[:16]
