@@ -160,3 +160,14 @@ def test_check_rewrites_flag_validates_types_after_every_phase(rng):
     with symconv.config.change_flags(check_rewrites=True):
         with pytest.raises(TypeError, match="check_rewrites: after phase test"):
             _check_phase("test", [bad])
+
+
+@pytest.mark.parametrize("exponent,op", [(2, "sqr"), (0.5, "sqrt"), (-1, "inv"), (1, None)])
+def test_pow_by_a_constant_becomes_a_cheaper_op(exponent, op, rng):
+    x = T.matrix("x")
+    f = symconv.function([x], x ** exponent)
+    assert "pow" not in _ops(f) and (op is None or op in _ops(f))
+    xv = rng.uniform(0.5, 2, size=(3, 4))
+    np.testing.assert_allclose(f(xv), xv ** exponent)
+    g = symconv.function([x], x ** 3)
+    assert "pow" in _ops(g)                 # no cheaper form: left alone

@@ -119,3 +119,20 @@ def static_shape_entry(node: Node) -> Variable | None:
         return None
     data = np.array(size, dtype="int64")
     return Constant(TensorType("int64", ()), data)
+
+
+@register("canonicalize", ops=["pow"])
+def pow_by_constant(node: Node) -> Variable | None:
+    # x ** 2 -> sqr(x), x ** 1 -> x, x ** 0.5 -> sqrt(x), x ** -1 -> inv(x)
+    from symconv.ops import elemwise as E
+    x, c = node.inputs
+    if not (isinstance(c, Constant) and all(s == 1 for s in c.type.shape)):
+        return None
+    value = float(c.data.reshape(-1)[0])
+    if value == 1:
+        return _same(x, node.out)
+    make = {2.0: E.sqr, 0.5: E.sqrt, -1.0: E.inv}.get(value)
+    if make is None or (value != 2.0 and x.dtype[0] not in "fc"):
+        return None
+    result = make(x)
+    return result if result.type == node.out.type else None
