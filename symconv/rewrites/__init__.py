@@ -1,2 +1,3 @@
 """The rewrite rules, one module per purpose; importing this registers them."""
 from symconv.rewrites import canonicalize, stabilize  # noqa: F401
+from symconv.rewrites import specialize  # noqa: F401
