@@ -29,4 +29,10 @@ def _subtensor(backend: Backend, node: Node) -> Thunk:
     return backend.generic_thunk(node)
 
 
+@lowering("fused_elemwise")
+def _fused_elemwise(backend: Backend, node: Node) -> Thunk:
+    from symconv.backends.numpy_fused import fused_lowering
+    return fused_lowering(backend, node)
+
+
 from symconv.backends import numpy_cnn  # noqa: E402,F401  (registers the conv and pool lowerings)

@@ -28,6 +28,23 @@ Ref = tuple[str, int]
 Instruction = tuple[str, tuple[Ref, ...], str, tuple]
 
 
+class FusedProgram(tuple):
+    """The ``program`` parameter: a plain tuple of instructions that prints as its expression."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        texts: list[str] = []
+        for name, args, _, params in self:
+            parts = [f"in{k}" if kind == "in" else texts[k] for kind, k in args]
+            parts += [f"{key}={value}" for key, value in params]
+            texts.append(f"{name}({', '.join(parts)})")
+        return texts[-1] if texts else "()"
+
+    def __reduce__(self) -> tuple:
+        return (FusedProgram, (tuple(self),))
+
+
 def instruction_types(program: Sequence[Instruction], types: Sequence[TensorType]
                       ) -> list[TensorType]:
     """The type of every instruction's result, given the fused node's input types."""

@@ -9,7 +9,7 @@ output's ndim.
 from __future__ import annotations
 
 from symconv.graph import Node, Variable, apply, toposort_vars
-from symconv.ops.fused import fused_elemwise
+from symconv.ops.fused import FusedProgram, fused_elemwise
 from symconv.rewrite import register_pass
 
 
@@ -55,7 +55,7 @@ def _fuse(members: list[Variable], memo: dict[int, Variable]) -> Variable:
                 inputs.append(memo.get(id(inp), inp))
             args.append(("in", input_index[id(inp)]))
         program.append((var.owner.op.name, tuple(args), var.dtype, var.owner.params))
-    return apply(fused_elemwise, inputs, (("program", tuple(program)),))
+    return apply(fused_elemwise, inputs, (("program", FusedProgram(program)),))
 
 
 @register_pass("specialize")
