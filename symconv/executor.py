@@ -14,6 +14,10 @@ import numpy as np
 from symconv.graph import Constant, Node, SharedVariable, Variable, toposort
 
 
+# ops whose results are freshly allocated arrays owned by the program (safe to overwrite)
+_FRESH = frozenset({"fused_elemwise", "dot"})
+
+
 def view_root(var: Variable) -> Variable:
     """The variable whose memory ``var`` may alias through view ops (itself if none)."""
     while var.owner is not None and var.owner.op.view:
@@ -47,6 +51,7 @@ class Program:
                 self._name_leaf(var)
         for var in self.outputs + self.updates:
             self._name_leaf(var)
+        self.reuse: dict[int, int] = self._plan_reuse() if backend.is_host else {}
         self.line_of_node: dict[int, int] = {}
         self.node_time = [0.0] * len(self.nodes)
         self.node_calls = [0] * len(self.nodes)
@@ -78,7 +83,10 @@ class Program:
             [f"s{i}" for i in range(len(self.shared))]
         lines = [f"def run({', '.join(args)}):"]
         for n, node in enumerate(self.nodes):
-            call = f"k{n}({', '.join(self.names[id(i)] for i in node.inputs)})"
+            args = [self.names[id(i)] for i in node.inputs]
+            if n in self.reuse:   # a dead input buffer receives the result (see _plan_reuse)
+                args.append(f"out={args[self.reuse[n]]}")
+            call = f"k{n}({', '.join(args)})"
             self.line_of_node[len(lines) + 1] = n
             if self.instrument == "profile":
                 lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t)")
@@ -93,6 +101,44 @@ class Program:
             self.env["_after"] = self._after_hook()
             self.env["_clock"] = time.perf_counter
         return "\n".join(lines) + "\n"
+
+    def _plan_reuse(self) -> dict[int, int]:
+        """node index -> input position whose buffer the node's result may overwrite.
+
+        The input must be a result computed inside this program by an op that returns fresh
+        arrays (never a function input, shared value, constant or a view of one: the result of
+        a view op is excluded, and so is any buffer a view of which is read later), dead after
+        this node (no later reader, not an output or update), of the output's dtype and with
+        the output's broadcast pattern: with Theano's broadcast checks, equal patterns mean
+        equal runtime shapes. Only thunks that take ``out=`` (raw ufuncs, fused nodes) qualify.
+        """
+        last_use: dict[int, int] = {}
+        for n, node in enumerate(self.nodes):
+            for var in node.inputs:
+                last_use[id(view_root(var))] = n
+        keep = {id(view_root(v)) for v in self.outputs + self.updates}
+        reuse: dict[int, int] = {}
+        taken: set[int] = set()
+        for n, (node, thunk) in enumerate(zip(self.nodes, self.thunks)):
+            if not (isinstance(thunk, np.ufunc) or getattr(thunk, "accepts_out", False)):
+                continue
+            out_type = node.out.type
+            if out_type.ndim == 0:   # 0-d results are NumPy scalars, which out= cannot take
+                continue
+            for pos, var in enumerate(node.inputs):
+                owner = var.owner
+                if (owner is None or owner.op.view or owner.op.name not in _FRESH
+                        and owner.op.elemwise is None
+                        or id(var) in keep or id(var) in taken
+                        or last_use.get(id(var)) != n
+                        or var.type.dtype != out_type.dtype
+                        or var.type.broadcastable != out_type.broadcastable
+                        or sum(1 for i in node.inputs if i is var) > 1 and pos > 0):
+                    continue
+                reuse[n] = pos
+                taken.add(id(var))
+                break
+        return reuse
 
     def _after_hook(self) -> Callable:
         nodes, backend = self.nodes, self.backend
