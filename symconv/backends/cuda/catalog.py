@@ -21,7 +21,10 @@ _CONV = ("conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights")
 
 
 def _elemwise(node: Node) -> Iterator[Source]:
-    program = elemwise.program_for_node(node)
+    if node.op.name == "fused_elemwise":
+        program = elemwise.program_for_fused(node)
+    else:
+        program = elemwise.program_for_node(node)
     if not elemwise.supported(program):
         return
     masks = {tuple(False for _ in node.inputs),
@@ -68,7 +71,7 @@ def node_sources(node: Node) -> list[Source]:
                     out.append(pool.pool_source(node.kw["mode"], dtype, index))
                 elif node.kw["mode"] in _POOL_GRAD[name]:
                     out.append(pool.pool_grad_source(node.kw["mode"], dtype, index))
-    elif node.op.elemwise is not None:
+    elif node.op.elemwise is not None or name == "fused_elemwise":
         out += _elemwise(node)
     return out
 

@@ -102,6 +102,18 @@ def program_for_node(node: Any) -> ScalarProgram:
     return ScalarProgram(dtypes, (step,))
 
 
+def program_for_fused(node: Any) -> ScalarProgram:
+    """The program of a fused_elemwise node (its ``program`` parameter: instructions
+    ``(op name, (('in', k) | ('tmp', j), ...), out dtype, params)``, see symconv.ops.fused)."""
+    from symconv.graph import get_op
+    dtypes = tuple(i.dtype for i in node.inputs)
+    steps = []
+    for name, args, out_dtype, _ in node.kw["program"]:
+        refs = [k if kind == "in" else len(dtypes) + k for kind, k in args]
+        steps.append((get_op(name).elemwise, refs, out_dtype))
+    return program_from_steps(dtypes, steps)
+
+
 def supported(program: ScalarProgram) -> bool:
     """Whether every dtype in the program has a C type (complex ones fall back to CuPy)."""
     dtypes = set(program.inputs) | {s.out_dtype for s in program.steps} | \

@@ -134,6 +134,15 @@ def elemwise_lowering(backend: Any, node: Node) -> Thunk:
     return ElemwiseKernel(backend, program, node)
 
 
+@lowering("fused_elemwise")
+def fused_elemwise_lowering(backend: Any, node: Node) -> Thunk:
+    """A fused elementwise node as one generated kernel over its scalar program."""
+    program = ew.program_for_fused(node)
+    if not ew.supported(program):
+        return backend.generic_thunk(node)
+    return ElemwiseKernel(backend, program, node)
+
+
 class ReduceKernel:
     """sum/prod/max/min/argmax/argmin/any/all of a strided input over static axes."""
 
