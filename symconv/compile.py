@@ -328,7 +328,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         if isinstance(var, SharedVariable) and id(var) not in seen:
             seen.add(id(var))
             shared_vars.append(var)
-    program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument)
+    program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument, targets)
 
     out_copy, produced = [], set()
     for var in outs:

@@ -30,7 +30,8 @@ class Program:
 
     def __init__(self, inputs: Sequence[Variable], shared: Sequence[SharedVariable],
                  outputs: Sequence[Variable], updates: Sequence[Variable], backend: Any,
-                 instrument: str | None = None) -> None:
+                 instrument: str | None = None,
+                 targets: Sequence[SharedVariable] | None = None) -> None:
         self.inputs, self.shared = list(inputs), list(shared)
         self.outputs, self.updates = list(outputs), list(updates)
         self.backend = backend
@@ -42,9 +43,9 @@ class Program:
             self.names[id(var)] = f"i{i}"
         for i, var in enumerate(self.shared):
             self.names.setdefault(id(var), f"s{i}")
-        self.thunks: list[Callable] = []
+        self.thunks: list[Callable] = [backend.thunk(node) for node in self.nodes]
+        self.inplace = self._plan_inplace(targets or [])
         for n, node in enumerate(self.nodes):
-            self.thunks.append(backend.thunk(node))
             self.names[id(node.out)] = f"v{n}"
         for node in self.nodes:
             for var in node.inputs:
@@ -82,10 +83,18 @@ class Program:
         args = [self.names[id(v)] for v in self.inputs] + \
             [f"s{i}" for i in range(len(self.shared))]
         lines = [f"def run({', '.join(args)}):"]
+        first_inplace = min(self.inplace, default=None)
         for n, node in enumerate(self.nodes):
             args = [self.names[id(i)] for i in node.inputs]
+            if n == first_inplace:   # nothing may fail once shared storage starts changing
+                self.env["_fits"] = self._inplace_check()
+                groups = ["(" + ", ".join(self.names[id(i)] for i in self.nodes[m].inputs) + ",)"
+                          for m in sorted(self.inplace)]
+                lines.append(f"    _fits({', '.join(groups)})")
             if n in self.reuse:   # a dead input buffer receives the result (see _plan_reuse)
                 args.append(f"out={args[self.reuse[n]]}")
+            elif n in self.inplace:   # an SGD-style update written into the shared storage
+                args.append(f"out={args[self.inplace[n]]}")
             call = f"k{n}({', '.join(args)})"
             self.line_of_node[len(lines) + 1] = n
             if self.instrument == "profile":
@@ -101,6 +110,74 @@ class Program:
             self.env["_after"] = self._after_hook()
             self.env["_clock"] = time.perf_counter
         return "\n".join(lines) + "\n"
+
+    def _plan_inplace(self, targets: Sequence[SharedVariable]) -> dict[int, int]:
+        """Updates computed in place into their shared variable's storage (``W - lr * g``).
+
+        Returns node index -> position of the shared input the node overwrites, after moving
+        those nodes to the end of the schedule: every other node (all that can fail) runs
+        first, and ``_fits`` checks every in-place operand's shape before the first write, so
+        a failing call still leaves every shared variable as it was. A node qualifies when its
+        thunk takes ``out=``, it reads the shared variable itself with the same dtype and
+        broadcast pattern, and nothing else reads its result, while the shared storage is not
+        returned, not stored by another update and not read by another in-place node.
+        """
+        if not self.backend.is_host or self.instrument or not targets:
+            return {}
+        readers: dict[int, int] = {}
+        for node in self.nodes:
+            for var in node.inputs:
+                readers[id(var)] = readers.get(id(var), 0) + 1
+        out_roots = {id(view_root(v)) for v in self.outputs}
+        update_roots = [id(view_root(v)) for v in self.updates]
+        index = {id(node.out): n for n, node in enumerate(self.nodes)}
+        plan: dict[int, tuple[int, SharedVariable]] = {}
+        for target, value in zip(targets, self.updates):
+            n = index.get(id(value))
+            if n is None or value.type.ndim == 0 or value.dtype != target.dtype \
+                    or value.type.broadcastable != target.type.broadcastable:
+                continue
+            thunk, node = self.thunks[n], self.nodes[n]
+            positions = [p for p, v in enumerate(node.inputs) if v is target]
+            if (not positions or not (isinstance(thunk, np.ufunc)
+                                      or getattr(thunk, "accepts_out", False))
+                    or id(target) in out_roots or id(target) in update_roots
+                    or id(value) in out_roots or readers.get(id(value))
+                    or update_roots.count(id(value)) > 1):
+                continue
+            plan[n] = (positions[0], target)
+        targets_planned = {id(t) for _, t in plan.values()}
+        for n, (_, target) in list(plan.items()):
+            others = targets_planned - {id(target)}
+            if any(id(view_root(v)) in others for v in self.nodes[n].inputs):
+                del plan[n]       # it would read a storage another in-place node overwrites
+        if not plan:
+            return {}
+        order = [n for n in range(len(self.nodes)) if n not in plan] + sorted(plan)
+        self.nodes = [self.nodes[n] for n in order]
+        self.thunks = [self.thunks[n] for n in order]
+        tail = len(self.nodes) - len(plan)
+        return {tail + i: plan[n][0] for i, n in enumerate(sorted(plan))}
+
+    def _inplace_check(self) -> Callable:
+        """A function that raises unless every in-place node's operands fit its shared value."""
+        specs = []
+        for n in sorted(self.inplace):
+            node, pos = self.nodes[n], self.inplace[n]
+            specs.append((pos, node.inputs[pos].name or "a shared variable",
+                          [tuple(t.type.broadcastable) for t in node.inputs]))
+
+        def fits(*groups: tuple) -> None:
+            for (pos, name, patterns), arrays in zip(specs, groups):
+                shape = arrays[pos].shape
+                for array, pattern in zip(arrays, patterns):
+                    got = getattr(array, "shape", ())
+                    if len(got) != len(shape) or any(
+                            g != s and not (g == 1 and b) for g, s, b in zip(got, shape, pattern)):
+                        raise ValueError(
+                            f"the update of {name} (shape {shape}) has an operand of shape "
+                            f"{got}; nothing was updated")
+        return fits
 
     def _plan_reuse(self) -> dict[int, int]:
         """node index -> input position whose buffer the node's result may overwrite.
@@ -120,7 +197,8 @@ class Program:
         reuse: dict[int, int] = {}
         taken: set[int] = set()
         for n, (node, thunk) in enumerate(zip(self.nodes, self.thunks)):
-            if not (isinstance(thunk, np.ufunc) or getattr(thunk, "accepts_out", False)):
+            if n in self.inplace or not (isinstance(thunk, np.ufunc)
+                                         or getattr(thunk, "accepts_out", False)):
                 continue
             out_type = node.out.type
             if out_type.ndim == 0:   # 0-d results are NumPy scalars, which out= cannot take

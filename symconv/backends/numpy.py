@@ -50,9 +50,10 @@ def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
         return fn
     types = [i.type for i in node.inputs]
     name = node.op.name
+    takes_out = isinstance(fn, np.ufunc)
 
-    def checked(*arrays: Any) -> Any:
-        out = fn(*arrays)
+    def checked(*arrays: Any, out: Any = None) -> Any:
+        out = fn(*arrays) if out is None else fn(*arrays, out=out)
         shape = out.shape
         for i, axes in checks:
             got = arrays[i].shape
@@ -64,6 +65,7 @@ def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
                         f"inputs have size {shape[a]} there; make it broadcastable with "
                         f"dimshuffle('x', ...) or a shared variable's broadcastable=")
         return out
+    checked.accepts_out = takes_out   # the executor may pass a dead buffer (or shared storage)
     return checked
 
 
