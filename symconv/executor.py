@@ -43,7 +43,7 @@ class Program:
             self.names[id(var)] = f"i{i}"
         for i, var in enumerate(self.shared):
             self.names.setdefault(id(var), f"s{i}")
-        self.thunks: list[Callable] = [backend.thunk(node) for node in self.nodes]
+        self.thunks: list[Callable] = backend.bind(self.nodes)
         self.inplace = self._plan_inplace(targets or [])
         for n, node in enumerate(self.nodes):
             self.names[id(node.out)] = f"v{n}"

@@ -19,6 +19,16 @@ class Backend:
     xp: Any = np
     is_host = True
     lowerings: dict[str, Callable[["Backend", Node], Thunk]] = {}
+    # names of every op in the program being lowered: a lowering may adapt to its neighbours
+    program_ops: frozenset[str] = frozenset()
+
+    def bind(self, nodes: list[Node]) -> list[Thunk]:
+        """Thunks for a whole schedule (lowerings see which ops share the program)."""
+        self.program_ops = frozenset(node.op.name for node in nodes)
+        try:
+            return [self.thunk(node) for node in nodes]
+        finally:
+            self.program_ops = frozenset()
 
     def to_device(self, array: np.ndarray) -> Any:
         return array

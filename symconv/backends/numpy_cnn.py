@@ -102,6 +102,10 @@ def _dot(backend: Backend, node: Node) -> Thunk:
             a.dtype != b.dtype:
         return backend.generic_thunk(node)
     threads = numpy_conv.THREADS
+    if not any(name.startswith(("conv2d", "pool", "max_pool", "average_pool"))
+               for name in backend.program_ops):
+        # no conv kernel shares this program, so OpenBLAS's own threads cannot steal its cores
+        return np.dot
 
     def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         m = a.shape[0]
