@@ -45,16 +45,23 @@ def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
         else:
             def fn(*arrays: Any, _f=inner, _d=want) -> Any:
                 return _f(*arrays).astype(_d, copy=False)
+    return with_broadcast_check(node, fn, takes_out=isinstance(fn, np.ufunc))
+
+
+def with_broadcast_check(node: Node, fn: Thunk, takes_out: bool) -> Thunk:
+    """``fn`` followed by Theano's broadcast check of ``node`` (``fn`` itself when the types
+    prove it unnecessary); ``accepts_out`` tells the executor whether it may pass ``out=``."""
     checks = broadcast_checks(node)
     if not checks:
+        if takes_out and not isinstance(fn, np.ufunc):
+            fn.accepts_out = True
         return fn
     types = [i.type for i in node.inputs]
     name = node.op.name
-    takes_out = isinstance(fn, np.ufunc)
 
     def checked(*arrays: Any, out: Any = None) -> Any:
-        out = fn(*arrays) if out is None else fn(*arrays, out=out)
-        shape = out.shape
+        result = fn(*arrays) if out is None else fn(*arrays, out=out)
+        shape = result.shape
         for i, axes in checks:
             got = arrays[i].shape
             for a in axes:
@@ -64,7 +71,7 @@ def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
                         f"{types[i]} does not declare that axis broadcastable, and the other "
                         f"inputs have size {shape[a]} there; make it broadcastable with "
                         f"dimshuffle('x', ...) or a shared variable's broadcastable=")
-        return out
+        return result
     checked.accepts_out = takes_out   # the executor may pass a dead buffer (or shared storage)
     return checked
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from symconv.backends.base import Backend, Thunk
-from symconv.backends.numpy import broadcast_checks
+from symconv.backends.numpy import with_broadcast_check
 from symconv.graph import Node, get_op
 from symconv.ops.fused import instruction_types
 
@@ -79,25 +79,4 @@ def fused_lowering(backend: Backend, node: Node) -> Thunk:
     """The fused node as one generated function (accepts ``out=``, see module docstring)."""
     source, env = fused_source(node, backend.xp)
     exec(compile(source, f"<fused_elemwise {id(node):x}>", "exec"), env)
-    run = env["run"]
-    checks = broadcast_checks(node)
-    if not checks:
-        run.accepts_out = True
-        return run
-    types = [i.type for i in node.inputs]
-
-    def checked(*arrays: Any, out: Any = None) -> Any:
-        result = run(*arrays, out=out)
-        shape = result.shape
-        for i, axes in checks:
-            got = arrays[i].shape
-            for a in axes:
-                if got[a] == 1 and shape[a] != 1:
-                    raise ValueError(
-                        f"fused_elemwise: input {i} has size 1 on axis {a} (shape {got}) but "
-                        f"its type {types[i]} does not declare that axis broadcastable, and the "
-                        f"other inputs have size {shape[a]} there; make it broadcastable with "
-                        f"dimshuffle('x', ...) or a shared variable's broadcastable=")
-        return result
-    checked.accepts_out = True
-    return checked
+    return with_broadcast_check(node, env["run"], takes_out=True)
