@@ -84,6 +84,7 @@ class Program:
             [f"s{i}" for i in range(len(self.shared))]
         lines = [f"def run({', '.join(args)}):"]
         first_inplace = min(self.inplace, default=None)
+        dead_after = self._last_uses()
         for n, node in enumerate(self.nodes):
             args = [self.names[id(i)] for i in node.inputs]
             if n == first_inplace:   # nothing may fail once shared storage starts changing
@@ -103,6 +104,8 @@ class Program:
                 lines.append(f"    v{n} = {call}; _after({n}, v{n})")
             else:
                 lines.append(f"    v{n} = {call}")
+            if dead_after.get(n):   # free intermediates at their last use: lower peak memory
+                lines.append(f"    del {', '.join(dead_after[n])}")
         outs = ", ".join(self.names[id(v)] for v in self.outputs)
         ups = ", ".join(self.names[id(v)] for v in self.updates)
         lines.append(f"    return ({outs}{',' if outs else ''}), ({ups}{',' if ups else ''})")
@@ -110,6 +113,19 @@ class Program:
             self.env["_after"] = self._after_hook()
             self.env["_clock"] = time.perf_counter
         return "\n".join(lines) + "\n"
+
+    def _last_uses(self) -> dict[int, list[str]]:
+        """node index -> names of the intermediate results nothing reads after that node."""
+        keep = {id(v) for v in self.outputs + self.updates}
+        last: dict[int, int] = {}
+        for n, node in enumerate(self.nodes):
+            for var in node.inputs:
+                if var.owner is not None and id(var) not in keep:
+                    last[id(var)] = n
+        dead: dict[int, list[str]] = {}
+        for var_id, n in last.items():
+            dead.setdefault(n, []).append(self.names[var_id])
+        return {n: sorted(set(names)) for n, names in dead.items()}
 
     def _plan_inplace(self, targets: Sequence[SharedVariable]) -> dict[int, int]:
         """Updates computed in place into their shared variable's storage (``W - lr * g``).
