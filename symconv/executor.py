@@ -100,6 +100,9 @@ class Program:
             self.line_of_node[len(lines) + 1] = n
             if self.instrument == "profile":
                 lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t)")
+            elif self.instrument == "nanguard":
+                operands = ", ".join(self.names[id(i)] for i in node.inputs)
+                lines.append(f"    v{n} = {call}; _after({n}, v{n}, ({operands},))")
             elif self.instrument:
                 lines.append(f"    v{n} = {call}; _after({n}, v{n})")
             else:
@@ -244,15 +247,16 @@ class Program:
                 calls[n] += 1
             return after
         if self.instrument == "nanguard":
-            def after(n: int, value: Any) -> None:
+            def after(n: int, value: Any, operands: tuple) -> None:
                 xp = backend.xp
                 if value.dtype.kind in "fc" and not bool(xp.isfinite(value).all()):
                     node = nodes[n]
                     what = "NaN" if bool(xp.isnan(value).any()) else "Inf"
+                    shapes = [tuple(getattr(a, "shape", ())) for a in operands]
                     raise FloatingPointError(
                         f"NanGuardMode: {node.op.name} produced {what}; node {node!r}, input "
-                        f"types {[str(i.type) for i in node.inputs]}, created at "
-                        f"{node.out.trace}")
+                        f"shapes {shapes}, input types {[str(i.type) for i in node.inputs]}, "
+                        f"created at {node.out.trace}")
             return after
 
         def after(n: int, value: Any) -> None:   # "check": results must match inferred types
