@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import symconv  # noqa: E402
+from symconv.bench.measure import cpu_model  # noqa: E402
 from lenet_peers import init_params, symconv_model, torch_model  # noqa: E402
 
 try:
@@ -86,17 +87,6 @@ def run(batches: list[int], repeats: int) -> list[dict]:
     return results
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
@@ -109,7 +99,7 @@ def main() -> None:
     report = {
         "benchmark": "lenet_cpu",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu(), "nproc": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(),
                     "loadavg_at_end": [round(v, 2) for v in os.getloadavg()]},
         "versions": {"symconv": symconv.__version__, "numpy": np.__version__,
