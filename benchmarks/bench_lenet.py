@@ -99,7 +99,8 @@ def main() -> None:
     report = {
         "benchmark": "lenet_cpu",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_model(), "nproc": os.cpu_count(),
+                    "python": platform.python_version(),
                     "platform": platform.platform(),
                     "loadavg_at_end": [round(v, 2) for v in os.getloadavg()]},
         "versions": {"symconv": symconv.__version__, "numpy": np.__version__,
