@@ -136,6 +136,8 @@ class Function:
         backend = program.backend
         self._to_device = None if backend.is_host else backend.to_device
         self._to_host = None if backend.is_host else backend.to_host
+        self._plain_single = (out_kind == "single" and not out_copy[0]
+                              and self._to_host is None)
         self.profile = None
         if program.instrument == "profile":
             from symconv.profiling import ProfileStats
@@ -174,9 +176,9 @@ class Function:
                 raise TypeError(f"{self} takes {len(self._inputs)} inputs, got {len(args)}")
             args = tuple(self._args_from(args, kwargs))
         if not self.trust_input:
-            args = tuple(spec.check(a) for spec, a in zip(self._inputs, args))
+            args = [spec.check(a) for spec, a in zip(self._inputs, args)]
         if self._to_device is not None:
-            args = tuple(self._to_device(a) for a in args)
+            args = [self._to_device(a) for a in args]
         try:
             outs, ups = self._run(*args, *[c.value for c in self._containers])
         except Exception as exc:
@@ -186,6 +188,9 @@ class Function:
             raise better.with_traceback(exc.__traceback__) from None
         if ups:
             self._write_updates(ups)
+        if self._plain_single:   # the common case: one host array that needs no copy
+            out = outs[0]
+            return out if type(out) is np.ndarray else np.asarray(out)
         return self._format(outs)
 
     def _write_updates(self, ups: tuple) -> None:
