@@ -177,3 +177,43 @@ def test_pow_by_a_constant_becomes_a_cheaper_op(exponent, op, rng):
     np.testing.assert_allclose(f(xv), xv ** exponent)
     g = symconv.function([x], x ** 3)
     assert "pow" in _ops(g)                 # no cheaper form: left alone
+
+
+def test_cast_to_the_same_dtype_is_dropped(rng):
+    from symconv.graph import apply
+    from symconv.ops.elemwise import cast_op
+    x = T.matrix("x")
+    same = apply(cast_op, [x], (("dtype", x.dtype),))     # T.cast itself returns x unchanged
+    other = apply(cast_op, [x], (("dtype", "float32"),))
+    f = symconv.function([x], [same, other])
+    assert _ops(f) == ["cast"]
+    xv = rng.normal(size=(2, 3))
+    got_same, got_other = f(xv)
+    np.testing.assert_array_equal(got_same, xv)
+    assert got_other.dtype == np.float32
+
+
+def test_shapes_are_read_from_inputs_without_computing_results(rng):
+    a, b, x = T.matrix("a"), T.matrix("b"), T.matrix("x")
+    r, c = T.row("r"), T.col("c")
+    outs = [T.dot(a, b).shape[1], T.dot(b.T, a.T).shape[0], T.tanh(x).shape, x.T.shape[0],
+            T.nnet.softmax(x).shape[1], (r + x).shape, (c + r).shape[0], (c + r).shape[1]]
+    f = symconv.function([a, b, x, r, c], outs)
+    assert not {"dot", "tanh", "softmax", "add", "dimshuffle"} & set(_ops(f))
+    values = [rng.normal(size=(2, 5)), rng.normal(size=(5, 6)), rng.normal(size=(3, 4)),
+              rng.normal(size=(1, 4)), rng.normal(size=(7, 1))]
+    with symconv.config.change_flags(optimizer="None"):
+        naive = symconv.function([a, b, x, r, c], outs, on_unused_input="ignore")
+    for got, want in zip(f(*values), naive(*values)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_shape_facts_near_misses():
+    # col + row: neither input has the result's pattern, so shape() still needs the sum;
+    # argmax (not in the shape table) keeps its node too
+    r, c, x = T.row("r"), T.col("c"), T.matrix("x")
+    f = symconv.function([r, c, x], [(c + r).shape, T.argmax(x, axis=1).shape[0]])
+    assert "add" in _ops(f) and "argmax" in _ops(f)
+    got = f(np.ones((1, 4)), np.ones((3, 1)), np.ones((5, 2)))
+    np.testing.assert_array_equal(got[0], [3, 4])
+    assert int(got[1]) == 5

@@ -1,4 +1,4 @@
-"""Canonicalize: constant folding and algebraic identities."""
+"""Canonicalize: constant folding, algebraic identities and shape facts."""
 from __future__ import annotations
 
 import numpy as np
@@ -119,6 +119,80 @@ def static_shape_entry(node: Node) -> Variable | None:
         return None
     data = np.array(size, dtype="int64")
     return Constant(TensorType("int64", ()), data)
+
+
+@register("canonicalize", ops=["cast"])
+def cast_to_same_dtype(node: Node) -> Variable | None:
+    # cast(x, x.dtype) -> x
+    x = node.inputs[0]
+    return _same(x, node.out) if node.kw["dtype"] == x.dtype else None
+
+
+# ops whose result has the shape of one input: op name -> that input's position
+_SHAPE_OF_INPUT = {"softmax": 0, "logsoftmax": 0, "tensor_copy": 0,
+                   "crossentropy_softmax_1hot_grad": 1}
+
+
+def _dim_source(var: Variable, axis: int) -> tuple[Variable, int] | None:
+    """(input, axis) of ``var``'s owner whose size is ``var``'s size on ``axis``, if known.
+
+    For an elementwise op any input not broadcastable on that axis will do: Theano's broadcast
+    checks make all of them equal (the check itself is skipped if the op is no longer run,
+    as in Theano's shape feature)."""
+    node = var.owner
+    if node is None:
+        return None
+    axis %= var.ndim
+    name = node.op.name
+    if node.op.elemwise is not None:
+        for inp in node.inputs:
+            if inp.ndim == var.ndim and not inp.type.broadcastable[axis]:
+                return inp, axis
+        return None
+    if name in _SHAPE_OF_INPUT:
+        return node.inputs[_SHAPE_OF_INPUT[name]], axis
+    if name == "dimshuffle":
+        source = node.kw["pattern"][axis]
+        return None if source == "x" else (node.inputs[0], source)
+    if name == "dot":     # dot(a, b).shape == a.shape[:-1] + b.shape[1:]
+        a, b = node.inputs
+        return (a, axis) if axis < a.ndim - 1 else (b, axis - (a.ndim - 1) + 1)
+    return None
+
+
+@register("canonicalize", ops=["shape"])
+def shape_from_input(node: Node) -> Variable | None:
+    # shape(e(x, y)) -> shape(x)  when x has e's broadcast pattern (e elementwise);
+    # shape(softmax(x)) -> shape(x): the result is not computed just for its shape
+    from symconv.ops.shape import shape_op
+    var = node.inputs[0]
+    owner = var.owner
+    if owner is None:
+        return None
+    if owner.op.name in _SHAPE_OF_INPUT:
+        return shape_op(owner.inputs[_SHAPE_OF_INPUT[owner.op.name]])
+    if owner.op.elemwise is not None:
+        for inp in owner.inputs:
+            if inp.type.broadcastable == var.type.broadcastable:
+                return shape_op(inp)
+    return None
+
+
+@register("canonicalize", ops=["subtensor"])
+def shape_entry_from_input(node: Node) -> Variable | None:
+    # shape(dot(a, b))[0] -> shape(a)[0];  shape(x.T)[1] -> shape(x)[0];  likewise per axis
+    # through elementwise ops (see _dim_source)
+    from symconv.ops.shape import shape_op
+    source = node.inputs[0].owner
+    spec = node.kw["spec"]
+    if source is None or source.op.name != "shape" or len(spec) != 1 or spec[0][0] != "int" \
+            or not isinstance(spec[0][1], int):
+        return None
+    found = _dim_source(source.inputs[0], spec[0][1])
+    if found is None:
+        return None
+    inp, axis = found
+    return shape_op(inp)[axis]
 
 
 @register("canonicalize", ops=["pow"])
