@@ -18,6 +18,26 @@ from symconv.graph import Constant, Node, SharedVariable, Variable, toposort
 _FRESH = frozenset({"fused_elemwise", "dot"})
 
 
+def _shape(value: Any) -> tuple[int, ...]:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _first_nonfinite_step(node: Node, operands: tuple, xp: Any) -> str:
+    """For a fused node: which instruction of its program first made a NaN or Inf."""
+    if node.op.name != "fused_elemwise":
+        return ""
+    from symconv.graph import get_op
+    from symconv.ops.fused import FusedProgram
+    program = node.kw["program"]
+    temps: list[Any] = []
+    for j, (name, args, dtype, params) in enumerate(program):
+        values = [operands[k] if kind == "in" else temps[k] for kind, k in args]
+        temps.append(xp.asarray(get_op(name).kernel(xp, *values, **dict(params))))
+        if temps[-1].dtype.kind in "fc" and not bool(xp.isfinite(temps[-1]).all()):
+            return f" (first in its step {FusedProgram(program[:j + 1])!r})"
+    return ""
+
+
 def view_root(var: Variable) -> Variable:
     """The variable whose memory ``var`` may alias through view ops (itself if none)."""
     while var.owner is not None and var.owner.op.view:
@@ -56,6 +76,7 @@ class Program:
         self.line_of_node: dict[int, int] = {}
         self.node_time = [0.0] * len(self.nodes)
         self.node_calls = [0] * len(self.nodes)
+        self.node_shapes: list[tuple | None] = [None] * len(self.nodes)   # last seen, profiling
         self.source = self._generate()
         namespace: dict[str, Any] = dict(self.env)
         for n, thunk in enumerate(self.thunks):
@@ -98,10 +119,11 @@ class Program:
                 args.append(f"out={args[self.inplace[n]]}")
             call = f"k{n}({', '.join(args)})"
             self.line_of_node[len(lines) + 1] = n
+            operands = ", ".join(self.names[id(i)] for i in node.inputs)
             if self.instrument == "profile":
-                lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t)")
+                lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t, "
+                             f"({operands}{',' if operands else ''}))")
             elif self.instrument == "nanguard":
-                operands = ", ".join(self.names[id(i)] for i in node.inputs)
                 lines.append(f"    v{n} = {call}; _after({n}, v{n}, ({operands},))")
             elif self.instrument:
                 lines.append(f"    v{n} = {call}; _after({n}, v{n})")
@@ -241,10 +263,12 @@ class Program:
         nodes, backend = self.nodes, self.backend
         if self.instrument == "profile":
             times, calls, clock = self.node_time, self.node_calls, time.perf_counter
+            shapes = self.node_shapes
 
-            def after(n: int, value: Any, t0: float) -> None:
-                times[n] += clock() - t0
+            def after(n: int, value: Any, t0: float, operands: tuple) -> None:
+                times[n] += clock() - t0      # read first: the shapes below are not timed
                 calls[n] += 1
+                shapes[n] = (tuple(_shape(a) for a in operands), _shape(value))
             return after
         if self.instrument == "nanguard":
             def after(n: int, value: Any, operands: tuple) -> None:
@@ -254,7 +278,8 @@ class Program:
                     what = "NaN" if bool(xp.isnan(value).any()) else "Inf"
                     shapes = [tuple(getattr(a, "shape", ())) for a in operands]
                     raise FloatingPointError(
-                        f"NanGuardMode: {node.op.name} produced {what}; node {node!r}, input "
+                        f"NanGuardMode: {node.op.name} produced {what}"
+                        f"{_first_nonfinite_step(node, operands, xp)}; node {node!r}, input "
                         f"shapes {shapes}, input types {[str(i.type) for i in node.inputs]}, "
                         f"created at {node.out.trace}")
             return after
