@@ -217,3 +217,25 @@ def test_shape_facts_near_misses():
     got = f(np.ones((1, 4)), np.ones((3, 1)), np.ones((5, 2)))
     np.testing.assert_array_equal(got[0], [3, 4])
     assert int(got[1]) == 5
+
+
+@pytest.mark.parametrize("build,kept,absent", [
+    (lambda x: x * 2, "mul", None),                              # mul_by_one
+    (lambda x: x + 1, "add", None),                              # add_zero
+    (lambda x: 0 - x, "sub", None),                              # x - 0 only, not 0 - x
+    (lambda x: -(-x * 2), "neg", None),                          # double_negation
+    (lambda x: x.dimshuffle(1, 0), "dimshuffle", None),          # identity dimshuffle
+    (lambda x: x ** 3, "pow", "sqr"),                            # pow_by_constant
+    (lambda x: T.log(T.nnet.softmax(x) + 1e-8), "softmax", "logsoftmax"),
+    (lambda x: T.log(T.nnet.sigmoid(x) * 2), "sigmoid", "softplus"),
+    (lambda x: T.log(2 - T.nnet.sigmoid(x)), "sigmoid", "softplus"),
+    (lambda x: T.log(1 + T.exp(x) * 2), "exp", "softplus"),
+    (lambda x: T.log(1 + T.tanh(x)), "tanh", "softplus"),
+])
+def test_rules_leave_near_misses_alone_and_values_unchanged(build, kept, absent, rng):
+    x = T.matrix("x")
+    out = build(x)
+    f = symconv.function([x], out)
+    assert kept in _ops(f)
+    assert absent is None or absent not in _ops(f)
+    _agree([x], [out], [rng.uniform(0.1, 0.9, size=(3, 4))])
