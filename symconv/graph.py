@@ -99,12 +99,19 @@ class TensorType:
         return None
 
 
+_INSIDE_PACKAGE: dict[str, bool] = {}   # co_filename -> in symconv? (abspath per frame is slow)
+
+
 def user_source_line() -> str:
     """``file:line`` of the innermost stack frame outside the symconv package."""
     frame = sys._getframe(1)
     while frame is not None:
         path = frame.f_code.co_filename
-        if not os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep):
+        inside = _INSIDE_PACKAGE.get(path)
+        if inside is None:
+            inside = os.path.abspath(path).startswith(_PACKAGE_DIR + os.sep)
+            _INSIDE_PACKAGE[path] = inside
+        if not inside:
             return f"{path}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
