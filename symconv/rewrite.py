@@ -86,6 +86,7 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
     seen_nodes: dict[tuple, Variable] = {}
     seen_consts: dict[tuple, Variable] = {}
     changed = False
+    done: set[int] = set(pinned_ids)   # ids of the variables this pass has already settled
     by_op: dict[str, list] = {}
     generic = [r for r in rules if r[1] is None]
     for r in rules:
@@ -135,11 +136,35 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
                 result.name = var.name
             new, changed = result, True
             break
+        if new is not var and new.owner is not node:
+            # a rule's result may equal what is already there: merge it now, not next pass
+            new = _intern(new, seen_nodes, seen_consts, done)
         seen_nodes.setdefault(key, new)
         memo[id(var)] = new
+        done.add(id(new))
         if new is not var:
             changed = True
     return [memo[id(o)] for o in outputs], changed
+
+
+def _intern(var: Variable, seen_nodes: dict, seen_consts: dict, done: set[int]) -> Variable:
+    """``var`` (a rule's result) with each of its new nodes and constants replaced by an equal
+    one the pass has already seen, bottom-up; settled variables are left as they are."""
+    if id(var) in done:
+        return var
+    if var.owner is None:
+        if isinstance(var, Constant):
+            return seen_consts.setdefault(var.signature(), var)
+        return var
+    node = var.owner
+    inputs = [_intern(i, seen_nodes, seen_consts, done) for i in node.inputs]
+    if any(a is not b for a, b in zip(inputs, node.inputs)):
+        rebuilt = apply(node.op, inputs, node.params)
+        rebuilt.name, rebuilt.trace = var.name, var.trace
+        var = rebuilt
+    found = seen_nodes.setdefault(var.owner.key(), var)
+    done.add(id(found))
+    return found
 
 
 def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
@@ -156,9 +181,12 @@ def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
         return outputs
     for phase in (_PHASES[name] for name in phases):
         rules = phase.rules
+        if rules and phase.name != "canonicalize":
+            # keep the graph canonical: what a later phase builds is canonicalized in its fixpoint
+            rules = rules + _PHASES["canonicalize"].rules
         if optimizer == "fast_compile":
             rules = [r for r in rules if r[0] in FAST_COMPILE_RULES]
-        for _ in range(max_passes):
+        for _ in range(max_passes if rules else 0):   # merge is done once rules are
             outputs, changed = run_rules(outputs, rules, report, pinned)
             if not changed:
                 break

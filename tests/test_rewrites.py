@@ -239,3 +239,35 @@ def test_rules_leave_near_misses_alone_and_values_unchanged(build, kept, absent,
     assert kept in _ops(f)
     assert absent is None or absent not in _ops(f)
     _agree([x], [out], [rng.uniform(0.1, 0.9, size=(3, 4))])
+
+
+def test_gradient_broadcasts_are_absorbed_by_elementwise_consumers(rng):
+    W = symconv.shared(rng.normal(size=(4, 3)), "W")
+    x = T.matrix("x")
+    cost = 1e-3 * (W ** 2).sum() + 1e-2 * abs(W).sum() + (T.tanh(x) * W).sum()
+    g = T.grad(cost, W)
+    f = symconv.function([x], g)
+    assert "broadcast_to" not in _ops(f) and "alloc" not in _ops(f)
+    assert [n.op.name for n in f.program.nodes] == ["fused_elemwise"]
+    _agree([x], [g], [rng.normal(size=(4, 3))])
+
+
+def test_broadcast_is_kept_where_it_gives_the_shape(rng):
+    x, v = T.matrix("x"), T.vector("v")
+    alone = T.exp(T.alloc(v, x.shape[0], v.shape[0]))   # nothing else fixes axis 0
+    scaled = T.alloc(v, x.shape[0], v.shape[0]) * 2    # merged with the alloc above
+    f = symconv.function([x, v], [alone, scaled])
+    assert "alloc" in _ops(f)
+    xv, vv = rng.normal(size=(3, 2)), rng.normal(size=4)
+    got = _agree([x, v], [alone, scaled], [xv, vv])
+    assert got[0].shape == (3, 4) and got[1].shape == (3, 4)
+
+
+def test_what_stabilize_builds_is_canonicalized_too(rng):
+    # the NLL's mean divides by shape(-xent)[0]; read from the cross-entropy node itself
+    z, y = T.matrix("z"), T.ivector("y")
+    cost = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
+    f = symconv.function([z, y], cost)
+    shapes = [n for n in f.program.nodes if n.op.name == "shape"]
+    assert len(shapes) == 1 and shapes[0].inputs[0].owner.op.name == "crossentropy_softmax_1hot"
+    _agree([z, y], [cost], [rng.normal(size=(5, 3)), np.array([0, 2, 1, 1, 0], "int32")])

@@ -128,6 +128,61 @@ def cast_to_same_dtype(node: Node) -> Variable | None:
     return _same(x, node.out) if node.kw["dtype"] == x.dtype else None
 
 
+@register("canonicalize")
+def elemwise_of_broadcast(node: Node) -> Variable | None:
+    # e(broadcast_to(x, shape), y) -> e(x, y)  and likewise for alloc, when the other inputs
+    # fix every non-broadcastable axis of the result: the elementwise op broadcasts x itself,
+    # so no full-size operand is built (T.grad's gradient of a sum is such a broadcast)
+    if node.op.elemwise is None:
+        return None
+    from symconv.graph import apply
+    from symconv.ops.shape import dimshuffle
+    out = node.out
+    for pos, inp in enumerate(node.inputs):
+        source = inp.owner
+        if source is None or source.op.name not in ("broadcast_to", "alloc"):
+            continue
+        x = source.inputs[0]
+        others = [i for k, i in enumerate(node.inputs) if k != pos and i.ndim == out.ndim]
+        fixed = all(out.type.broadcastable[a] or any(not i.type.broadcastable[a] for i in others)
+                    for a in range(out.ndim))
+        if not fixed or x.ndim > out.ndim or x.dtype != inp.dtype:
+            continue
+        if x.ndim < out.ndim:
+            x = dimshuffle(x, pattern=("x",) * (out.ndim - x.ndim) + tuple(range(x.ndim)))
+        inputs = list(node.inputs)
+        inputs[pos] = x
+        result = apply(node.op, inputs, node.params)
+        if result.dtype == out.dtype and result.type.broadcastable == out.type.broadcastable:
+            return result
+    return None
+
+
+@register("canonicalize")
+def lift_broadcast_over_scalars(node: Node) -> Variable | None:
+    # e(broadcast_to(x, shape), c) -> broadcast_to(e(x, c), shape)  when every other input is
+    # broadcastable on all axes: the op then runs on x's size, and elemwise_of_broadcast can
+    # drop the broadcast at the next elementwise consumer (2 * ones(W.shape) * W -> 2 * W)
+    if node.op.elemwise is None:
+        return None
+    from symconv.graph import apply
+    from symconv.ops.shape import broadcast_to
+    broadcasts = [k for k, i in enumerate(node.inputs)
+                  if i.owner is not None and i.owner.op.name == "broadcast_to"]
+    if len(broadcasts) != 1:
+        return None
+    pos = broadcasts[0]
+    if not all(all(i.type.broadcastable) for k, i in enumerate(node.inputs) if k != pos):
+        return None
+    source = node.inputs[pos].owner
+    if source.inputs[0].ndim != node.out.ndim:
+        return None
+    inputs = list(node.inputs)
+    inputs[pos] = source.inputs[0]
+    inner = apply(node.op, inputs, node.params)
+    return broadcast_to(inner, *source.inputs[1:])
+
+
 # ops whose result has the shape of one input: op name -> that input's position
 _SHAPE_OF_INPUT = {"softmax": 0, "logsoftmax": 0, "tensor_copy": 0,
                    "crossentropy_softmax_1hot_grad": 1}
