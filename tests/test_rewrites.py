@@ -271,3 +271,17 @@ def test_what_stabilize_builds_is_canonicalized_too(rng):
     shapes = [n for n in f.program.nodes if n.op.name == "shape"]
     assert len(shapes) == 1 and shapes[0].inputs[0].owner.op.name == "crossentropy_softmax_1hot"
     _agree([z, y], [cost], [rng.normal(size=(5, 3)), np.array([0, 2, 1, 1, 0], "int32")])
+
+
+def test_multiplication_by_zero_drops_the_other_operand(rng):
+    # the tutorials' L1 term weighted 0.0: neither abs(W) nor sign(W) is computed any more
+    W = symconv.shared(rng.normal(size=(4, 3)), "W")
+    x = T.matrix("x")
+    cost = T.tanh(T.dot(x, W)).sum() + 0.0 * abs(W).sum() + 1e-3 * (W ** 2).sum()
+    g = T.grad(cost, W)
+    f = symconv.function([x], [cost, g, 0 * x])
+    assert not {"abs", "sgn"} & set(_ops(f))
+    got = _agree([x], [cost, g, 0 * x], [rng.normal(size=(2, 4))])
+    assert got[2].shape == (2, 4) and not got[2].any()
+    near = symconv.function([x], 1e-30 * abs(x))       # a tiny weight is not zero
+    assert "abs" in _ops(near)

@@ -48,6 +48,21 @@ def mul_by_one(node: Node) -> Variable | None:
     return None
 
 
+@register("canonicalize", ops=["mul"])
+def mul_by_zero(node: Node) -> Variable | None:
+    # 0 * x -> zeros of the result's shape  (as Theano's local_mul_zero: a NaN or Inf in x is
+    # not propagated; an L1 term weighted 0.0 then costs nothing, not sign() over W)
+    from symconv.ops.shape import broadcast_to, shape_of
+    a, b = node.inputs
+    if not (_scalar_const(a, 0) or _scalar_const(b, 0)):
+        return None
+    out = node.out
+    zero = Constant(TensorType(out.dtype, (1,) * out.ndim), np.zeros((1,) * out.ndim, out.dtype))
+    if out.ndim == 0:
+        return zero
+    return broadcast_to(zero, *shape_of(out))
+
+
 @register("canonicalize", ops=["add", "sub"])
 def add_zero(node: Node) -> Variable | None:
     # x + 0 -> x, 0 + x -> x, x - 0 -> x
