@@ -80,17 +80,25 @@ class _Pool:
 
     def divisor(self, dtype: np.dtype) -> np.ndarray | None:
         """(OH, OW) window sizes that the average modes divide by; None for max and sum."""
-        if self.mode in ("max", "sum"):
-            return None
-        sizes = []
-        for n, w, s, p, o in zip(self.in_hw, self.ws, self.stride, self.pad, self.out_hw):
-            start = np.arange(o) * s
-            if self.mode == "average_inc_pad":
-                # Zero padding counts, but the window is clipped to the padded extent.
-                sizes.append(np.minimum(start + w, n + 2 * p) - start)
-            else:
-                sizes.append(np.minimum(start + w, n + p) - np.maximum(start, p))
-        return np.outer(*sizes).astype(dtype)
+        sizes = average_divisor(self.mode, self.in_hw, self.ws, self.stride, self.pad,
+                                self.out_hw)
+        return None if sizes is None else sizes.astype(dtype)
+
+
+def average_divisor(mode: str, in_hw: Pair, ws: Pair, stride: Pair, pad: Pair,
+                    out_hw: Pair) -> np.ndarray | None:
+    """(OH, OW) sizes the averages divide by: each window clipped to the padded image
+    (average_inc_pad) or to the real one (average_exc_pad); None for max and sum."""
+    if mode in ("max", "sum"):
+        return None
+    sizes = []
+    for n, w, s, p, o in zip(in_hw, ws, stride, pad, out_hw):
+        start = np.arange(o) * s
+        if mode == "average_inc_pad":
+            sizes.append(np.minimum(start + w, n + 2 * p) - start)
+        else:
+            sizes.append(np.minimum(start + w, n + p) - np.maximum(start, p))
+    return np.outer(*sizes)
 
 
 def _split_leading(x_like: tuple[np.ndarray, ...], kernel, out: np.ndarray) -> None:

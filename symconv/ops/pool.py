@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from symconv.backends.numpy_pool import pool_output_size
+from symconv.backends.numpy_pool import average_divisor, pool_output_size
 from symconv.graph import Op, TensorType, Variable, as_tensor_variable
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
@@ -91,18 +91,9 @@ class _Windows:
         return out
 
     def divisor(self) -> np.ndarray | None:
-        """(OH, OW) sizes the averages divide by: windows clipped to the padded (inc_pad) or the
-        real (exc_pad) image."""
-        if self.mode in ("max", "sum"):
-            return None
-        sizes = []
-        for n, w, s, p, o in zip(self.in_hw, self.ws, self.stride, self.pad, self.out_hw):
-            start = np.arange(o) * s
-            if self.mode == "average_inc_pad":
-                sizes.append(np.minimum(start + w, n + 2 * p) - start)
-            else:
-                sizes.append(np.minimum(start + w, n + p) - np.maximum(start, p))
-        return np.outer(*sizes)
+        """(OH, OW) sizes the averages divide by (see numpy_pool.average_divisor)."""
+        return average_divisor(self.mode, self.in_hw, self.ws, self.stride, self.pad,
+                               self.out_hw)
 
 
 def _windows(x: Any, params: dict) -> _Windows:
