@@ -11,6 +11,7 @@ from symconv.backends.base import Backend, Thunk
 from symconv.backends.numpy_lowerings import lowering
 from symconv.graph import Node
 from symconv.ops.conv import border_pad
+from symconv.ops.pool import pool_kernel_args
 
 
 def _conv_args(node: Node) -> tuple[Any, tuple, tuple, bool, int]:
@@ -52,15 +53,9 @@ def _conv2d_grad_weights(backend: Backend, node: Node) -> Thunk:
     return conv2d_grad_wrt_weights
 
 
-def _pool_args(node: Node) -> dict:
-    p = node.kw
-    return {"ws": p["ws"], "stride": p["stride"], "pad": p["pad"],
-            "ignore_border": p["ignore_border"], "mode": p["mode"]}
-
-
 @lowering("pool_2d")
 def _pool_2d(backend: Backend, node: Node) -> Thunk:
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def pool_2d(x: np.ndarray) -> np.ndarray:
         return numpy_pool.pool2d(x, **args)
@@ -71,7 +66,7 @@ def _pool_2d(backend: Backend, node: Node) -> Thunk:
 def _max_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
     if node.inputs[0].dtype != node.out.dtype:   # the fast kernel works in the input's dtype
         return backend.generic_thunk(node)
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def max_pool_2d_grad(x: np.ndarray, y: np.ndarray, gy: np.ndarray) -> np.ndarray:
         return numpy_pool.pool2d_grad(x, y, gy, **args)
@@ -82,7 +77,7 @@ def _max_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
 def _average_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
     if node.inputs[0].dtype != node.out.dtype:
         return backend.generic_thunk(node)
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def average_pool_2d_grad(x: np.ndarray, gy: np.ndarray) -> np.ndarray:
         return numpy_pool.pool2d_grad(x, gy, gy, **args)

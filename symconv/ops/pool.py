@@ -222,3 +222,10 @@ max_pool_2d_grad_grad = Op("max_pool_2d_grad_grad", _max_grad_grad_infer, _max_g
 average_pool_2d_grad = Op("average_pool_2d_grad", _average_grad_infer, _average_grad_kernel,
                           _average_grad_grad, prepare=_prepare,
                           doc="Gradient of sum and average pooling, given (x, gy).")
+
+
+def pool_kernel_args(node: Any) -> dict:
+    """The pool node's parameters as keyword arguments of the backends' pool kernels."""
+    p = node.kw
+    return {"ws": p["ws"], "stride": p["stride"], "pad": p["pad"],
+            "ignore_border": p["ignore_border"], "mode": p["mode"]}

@@ -16,6 +16,7 @@ from symconv.backends.cuda import pool as pool_src
 from symconv.backends.cuda.lowerings import BLOCK, grid_for, lowering
 from symconv.graph import Constant, Node
 from symconv.ops.conv import border_pad
+from symconv.ops.pool import pool_kernel_args
 
 Pair = tuple[int, int]
 # columns of one chunk of images stay under this size (GEMM efficiency is flat well below it)
@@ -268,17 +269,11 @@ def _conv2d_grad_weights(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-def _pool_args(node: Node) -> dict:
-    p = node.kw
-    return {"ws": p["ws"], "stride": p["stride"], "pad": p["pad"],
-            "ignore_border": p["ignore_border"], "mode": p["mode"]}
-
-
 @lowering("pool_2d")
 def _pool_2d(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 1):
         return backend.generic_thunk(node)
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def thunk(x: Any) -> Any:
         return pool2d(backend, x, **args)
@@ -289,7 +284,7 @@ def _pool_2d(backend: Any, node: Node) -> Callable:
 def _max_pool_2d_grad(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 3) or node.inputs[0].dtype != node.out.dtype:
         return backend.generic_thunk(node)
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def thunk(x: Any, y: Any, gy: Any) -> Any:
         return pool2d_grad(backend, x, y, gy, **args)
@@ -300,7 +295,7 @@ def _max_pool_2d_grad(backend: Any, node: Node) -> Callable:
 def _average_pool_2d_grad(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2) or node.inputs[0].dtype != node.out.dtype:
         return backend.generic_thunk(node)
-    args = _pool_args(node)
+    args = pool_kernel_args(node)
 
     def thunk(x: Any, gy: Any) -> Any:
         return pool2d_grad(backend, x, gy, gy, **args)
