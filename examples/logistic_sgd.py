@@ -16,6 +16,7 @@ import numpy as np
 from tutorial_common import (
     Timer,
     add_common_arguments,
+    batch_counts,
     load_digits,
     plot_curves,
     progress,
@@ -66,11 +67,7 @@ def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
     datasets, source = load_data(args.data, args.limit)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
     batch_size = args.batch_size
-    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
-    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
-    n_test_batches = test_set_x.get_value(borrow=True).shape[0] // batch_size
-    if min(n_train_batches, n_valid_batches, n_test_batches) < 1:
-        raise SystemExit(f"--batch-size {batch_size} is larger than a data split")
+    n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, batch_size)
 
     print("... building the model")
     index = T.lscalar()

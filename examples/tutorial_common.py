@@ -107,6 +107,14 @@ class _MinimalBar:
             sys.stderr.write("\r" + " " * 79 + "\r")
 
 
+def batch_counts(datasets: list, batch_size: int) -> tuple[int, int, int]:
+    """Whole minibatches in the train, valid and test splits (the tutorials drop the rest)."""
+    counts = tuple(x.get_value(borrow=True).shape[0] // batch_size for x, _ in datasets)
+    if min(counts) < 1:
+        raise SystemExit(f"--batch-size {batch_size} is larger than a data split")
+    return counts
+
+
 def progress(iterable: Iterable, desc: str, disable: bool = False) -> Any:
     """A per-epoch progress bar on stderr: tqdm when installed, else a minimal one."""
     try:
