@@ -4,10 +4,11 @@ from symconv import ops  # noqa: F401  (registers every op)
 from symconv.graph import Variable, Constant, SharedVariable
 from symconv.shared import shared
 from symconv.compile import function, Function, UnusedInputError, MissingInputError
+from symconv.io import In, Out
 from symconv.gradient import grad
 from symconv import tensor, gradient, printing, datasets  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",
            "gradient", "printing", "Variable", "Constant", "SharedVariable",
-           "UnusedInputError", "MissingInputError"]
+           "UnusedInputError", "MissingInputError", "In", "Out"]

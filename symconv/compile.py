@@ -11,6 +11,7 @@ from symconv.config import config
 from symconv.executor import Program, view_root
 from symconv.graph import (Constant, SharedVariable, Variable, as_tensor_variable, clone_replace,
                            graph_inputs, is_literal)
+from symconv.io import In, Out
 from symconv.values import filter_value
 
 
@@ -91,8 +92,15 @@ def _check_given(key: Any, value: Any) -> tuple[Variable, Variable]:
 class _InputSpec:
     """Validation and conversion of one positional argument."""
 
-    def __init__(self, var: Variable, position: int, allow_downcast: bool | None) -> None:
+    def __init__(self, var: Variable, position: int, allow_downcast: bool | None,
+                 option: In | None = None) -> None:
+        if option is not None and option.allow_downcast is not None:
+            allow_downcast = option.allow_downcast
         self.var, self.position, self.allow_downcast = var, position, allow_downcast
+        self.name = option.name if option is not None else var.name
+        self.default = option.value if option is not None and option.has_default else None
+        self.has_default = option is not None and option.has_default
+        self.strict = option is not None and option.strict
         self.dtype = np.dtype(var.dtype)
         self.ndim = var.ndim
         self.fixed = [(a, s) for a, s in enumerate(var.type.shape) if s is not None]
@@ -106,11 +114,22 @@ class _InputSpec:
             else:
                 return value
         try:
+            if self.strict and not (isinstance(value, np.ndarray)
+                                    and value.dtype == self.dtype):
+                raise TypeError(f"strict input expects a {self.dtype} array, got "
+                                f"{type(value).__name__} of dtype "
+                                f"{getattr(value, 'dtype', '?')}")
             return filter_value(self.var.type, value, allow_downcast=self.allow_downcast)
         except (TypeError, ValueError) as err:
-            name = f'with name "{self.var.name}" ' if self.var.name else ""
+            name = f'with name "{self.name}" ' if self.name else ""
             raise TypeError(f"Bad input argument {name}to symconv function at index "
                             f"{self.position} (0-based): {err}") from None
+
+
+def _owned(value: Any) -> np.ndarray:
+    """``value`` as a writable array: read-only views (a broadcast, a constant) are copied."""
+    array = np.asarray(value)
+    return array if array.flags.writeable else array.copy()
 
 
 class Function:
@@ -130,7 +149,8 @@ class Function:
         self._update_copy = update_copy if any(update_copy) else None
         self._out_copy = out_copy
         self._out_kind, self._out_keys = out_kind, out_keys
-        self._by_name = {s.var.name: s.position for s in input_specs if s.var.name}
+        self._by_name = {s.name: s.position for s in input_specs if s.name}
+        self._defaults = any(s.has_default for s in input_specs)
         self.name = name
         self.trust_input = False
         backend = program.backend
@@ -138,6 +158,10 @@ class Function:
         self._to_host = None if backend.is_host else backend.to_host
         self._plain_single = (out_kind == "single" and not out_copy[0]
                               and self._to_host is None)
+        self._inplace_containers = [program.nodes[n].inputs[pos].container
+                                    for n, pos in program.inplace.items()]
+        self._make_plain_program = None   # set by function(): the program without in-place
+        self._plain_program: Program | None = None
         self.profile = None
         if program.instrument == "profile":
             from symconv.profiling import ProfileStats
@@ -152,10 +176,30 @@ class Function:
         return self.program
 
     def __reduce__(self) -> tuple:
-        return (_rebuild_function, (self._spec,))
+        return (_rebuild_function, (self._spec, {"trust_input": self.trust_input}))
+
+    def _use_inplace(self) -> bool:
+        """Whether this call may write updates into shared storage as it computes them.
+
+        Not when a target's storage is read-only (a borrowed buffer, a memmap), nor when NumPy
+        raises on floating-point errors: an in-place node that raises midway would leave a
+        shared variable half-updated. Those calls run the same graph without in-place writes,
+        so a failing call changes nothing."""
+        for container in self._inplace_containers:
+            value = container.value
+            if type(value) is not np.ndarray or not value.flags.writeable:
+                return False
+        modes = np.geterr().values()
+        return "raise" not in modes and "call" not in modes
+
+    def _run_without_inplace(self, *args: Any) -> tuple:
+        if self._plain_program is None:
+            self._plain_program = self._make_plain_program()
+        return self._plain_program.run(*args)
 
     def _args_from(self, args: tuple, kwargs: dict) -> list:
-        values = list(args) + [None] * (len(self._inputs) - len(args))
+        missing_mark = object()
+        values = list(args) + [missing_mark] * (len(self._inputs) - len(args))
         for key, value in kwargs.items():
             pos = self._by_name.get(key)
             if pos is None:
@@ -164,14 +208,17 @@ class Function:
             if pos < len(args):
                 raise TypeError(f"{self} got several values for input {key!r}")
             values[pos] = value
-        missing = [s.var.name or f"#{s.position}" for s, v in zip(self._inputs, values)
-                   if v is None]
+        for i, spec in enumerate(self._inputs):
+            if values[i] is missing_mark and spec.has_default:
+                values[i] = spec.default
+        missing = [s.name or f"#{s.position}" for s, v in zip(self._inputs, values)
+                   if v is missing_mark]
         if missing:
             raise TypeError(f"{self} is missing values for inputs {missing}")
         return values
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != len(self._inputs):
+        if kwargs or len(args) != len(self._inputs) or self._defaults:
             if len(args) > len(self._inputs):
                 raise TypeError(f"{self} takes {len(self._inputs)} inputs, got {len(args)}")
             args = tuple(self._args_from(args, kwargs))
@@ -179,8 +226,11 @@ class Function:
             args = [spec.check(a) for spec, a in zip(self._inputs, args)]
         if self._to_device is not None:
             args = [self._to_device(a) for a in args]
+        run = self._run
+        if self._inplace_containers and not self._use_inplace():
+            run = self._run_without_inplace
         try:
-            outs, ups = self._run(*args, *[c.value for c in self._containers])
+            outs, ups = run(*args, *[c.value for c in self._containers])
         except Exception as exc:
             better = self.program.describe_error(exc)
             if better is None:
@@ -190,7 +240,9 @@ class Function:
             self._write_updates(ups)
         if self._plain_single:   # the common case: one host array that needs no copy
             out = outs[0]
-            return out if type(out) is np.ndarray else np.asarray(out)
+            if type(out) is np.ndarray and out.flags.writeable:
+                return out
+            return _owned(out)
         return self._format(outs)
 
     def _write_updates(self, ups: tuple) -> None:
@@ -198,8 +250,9 @@ class Function:
         for i, (container, value) in enumerate(zip(self._update_containers, ups)):
             if copy is not None and copy[i]:
                 value = value.copy()
-            elif type(value) is not np.ndarray and container.backend.is_host:
-                value = np.asarray(value)
+            elif container.backend.is_host and (type(value) is not np.ndarray
+                                                or not value.flags.writeable):
+                value = _owned(value)
             container.value = value
 
     def _format(self, outs: tuple) -> Any:
@@ -209,8 +262,8 @@ class Function:
                 value = self._to_host(value)
             elif copy:
                 value = np.array(value)
-            elif type(value) is not np.ndarray:
-                value = np.asarray(value)
+            elif type(value) is not np.ndarray or not value.flags.writeable:
+                value = _owned(value)
             result.append(value)
         if self._out_kind == "single":
             return result[0]
@@ -222,8 +275,43 @@ class Function:
         return f"<symconv.Function {self.name or ''}>".replace(" >", ">")
 
 
-def _rebuild_function(spec: dict) -> Function:
-    return function(**spec)
+def ownership(outs: Sequence[Variable], ups: Sequence[Variable],
+              targets: Sequence[SharedVariable]) -> tuple[list[bool], list[bool]]:
+    """Which returned arrays and stored update values must be copied so that none shares
+    memory with another, with an input, a constant or a shared value.
+
+    Each buffer a call computes (a view root) goes to one owner only: first to the updates
+    (an update keeps its buffer, which in-place updates then write into), then to the outputs
+    in order; every later holder of the same buffer gets a copy. A buffer the call did not
+    compute (an input, a constant, a shared value) is always copied, except an update whose
+    value is a view of its own shared variable.
+    """
+    claimed: set[int] = set()
+    update_copy = []
+    for target, var in zip(targets, ups):
+        root = view_root(var)
+        if root.owner is None:
+            update_copy.append(root is not target)
+        else:
+            update_copy.append(id(root) in claimed)
+            claimed.add(id(root))
+    out_copy = []
+    for var in outs:
+        root = view_root(var)
+        out_copy.append(root.owner is None or id(root) in claimed)
+        claimed.add(id(root))
+    return out_copy, update_copy
+
+
+def _unwrap(output: Any) -> Any:
+    return output.variable if isinstance(output, Out) else output
+
+
+def _rebuild_function(spec: dict, state: dict | None = None) -> Function:
+    fn = function(**spec)
+    for key, value in (state or {}).items():
+        setattr(fn, key, value)
+    return fn
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
@@ -262,9 +350,10 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
     if on_unused_input not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got "
                          f"{on_unused_input!r}")
-    if isinstance(inputs, Variable):
+    if isinstance(inputs, (Variable, In)):
         raise TypeError("function() takes a list of input variables; wrap it: [x]")
-    inputs = list(inputs)
+    options = [i if isinstance(i, In) else None for i in inputs]
+    inputs = [i.variable if isinstance(i, In) else i for i in inputs]
     for i, var in enumerate(inputs):
         if isinstance(var, SharedVariable):
             raise TypeError(f"input {i} ({var}) is a shared variable, which is an implicit "
@@ -282,11 +371,12 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         out_kind, out_keys, out_list = "list", None, []
     elif isinstance(outputs, dict):
         out_kind, out_keys = "dict", list(outputs)
-        out_list = [as_tensor_variable(outputs[k]) for k in out_keys]
+        out_list = [as_tensor_variable(_unwrap(outputs[k])) for k in out_keys]
     elif isinstance(outputs, (list, tuple)):
-        out_kind, out_keys, out_list = "list", None, [as_tensor_variable(o) for o in outputs]
+        out_kind, out_keys = "list", None
+        out_list = [as_tensor_variable(_unwrap(o)) for o in outputs]
     else:
-        out_kind, out_keys, out_list = "single", None, [as_tensor_variable(outputs)]
+        out_kind, out_keys, out_list = "single", None, [as_tensor_variable(_unwrap(outputs))]
 
     update_pairs = _as_pairs(updates, "updates")
     targets, values = [], []
@@ -335,18 +425,14 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
             shared_vars.append(var)
     program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument, targets)
 
-    out_copy, produced = [], set()
-    for var in outs:
-        root = view_root(var)
-        out_copy.append(root.owner is None or id(var) in produced)
-        produced.add(id(var))
-    update_copy = []
-    for target, var in zip(targets, ups):
-        root = view_root(var)
-        update_copy.append(root.owner is None and root is not target)
-    input_specs = [_InputSpec(v, i, allow_input_downcast) for i, v in enumerate(inputs)]
+    out_copy, update_copy = ownership(outs, ups, targets)
+    input_specs = [_InputSpec(v, i, allow_input_downcast, o)
+                   for i, (v, o) in enumerate(zip(inputs, options))]
     fn = Function(spec, program, input_specs, out_copy, out_kind, out_keys, targets,
                   update_copy, name)
+    if program.inplace:
+        fn._make_plain_program = lambda: Program(inputs, shared_vars, outs, ups, program.backend,
+                                                 instrument, None)
     if fn.profile is not None and config.profile:
         fn.profile.print_at_exit()
     return fn

@@ -320,6 +320,12 @@ class Program:
         if found is None:
             return None
         node, values = found
+        if isinstance(exc, ValueError) and (node.op.elemwise is not None
+                                            or node.op.name == "fused_elemwise"):
+            from symconv.backends.numpy import broadcast_error
+            clearer = broadcast_error(node, values)
+            if clearer is not None:
+                exc = ValueError(clearer)
         shapes = ", ".join(f"{tuple(v.shape)} {v.dtype}" if hasattr(v, "shape") else repr(v)
                            for v in values)
         message = (f"{exc}\nApply node that caused the error: {node!r}\n"

@@ -13,6 +13,8 @@ class TensorOperators:
     """Mixin giving Variable Theano's operator and method surface."""
 
     __slots__ = ()
+    # NumPy defers to the variable's reflected operators: np.float32(2) * x is x.__rmul__
+    __array_ufunc__ = None
 
     # arithmetic
     def __add__(self, other): return _T().add(self, other)

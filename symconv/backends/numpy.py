@@ -48,6 +48,33 @@ def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
     return with_broadcast_check(node, fn, takes_out=isinstance(fn, np.ufunc))
 
 
+def _undeclared(name: str, i: int, axis: int, got: tuple, type_: Any, size: int) -> str:
+    return (f"{name}: input {i} has size 1 on axis {axis} (shape {got}) but its type {type_} "
+            f"does not declare that axis broadcastable, and the other inputs have size {size} "
+            f"there; make it broadcastable with dimshuffle('x', ...) or a shared variable's "
+            f"broadcastable=")
+
+
+def broadcast_error(node: Node, arrays: list[Any]) -> str | None:
+    """symconv's message for the shapes of an elementwise node's operands that do not
+    broadcast under Theano's rules (None when they do)."""
+    shapes = [tuple(getattr(a, "shape", ())) for a in arrays]
+    types = [i.type for i in node.inputs]
+    if len({len(s) for s in shapes}) != 1:
+        return None
+    for axis in range(len(shapes[0])):
+        sizes = [s[axis] for s in shapes]
+        big = {n for n in sizes if n != 1}
+        if len(big) > 1:
+            listed = ", ".join(f"input {i} {shapes[i]}" for i in range(len(shapes)))
+            return (f"{node.op.name}: shapes do not match on axis {axis} (sizes "
+                    f"{sorted(big)}): {listed}")
+        for i, n in enumerate(sizes):
+            if big and n == 1 and not types[i].broadcastable[axis]:
+                return _undeclared(node.op.name, i, axis, shapes[i], types[i], big.pop())
+    return None
+
+
 def with_broadcast_check(node: Node, fn: Thunk, takes_out: bool) -> Thunk:
     """``fn`` followed by Theano's broadcast check of ``node`` (``fn`` itself when the types
     prove it unnecessary); ``accepts_out`` tells the executor whether it may pass ``out=``."""
@@ -66,11 +93,7 @@ def with_broadcast_check(node: Node, fn: Thunk, takes_out: bool) -> Thunk:
             got = arrays[i].shape
             for a in axes:
                 if got[a] == 1 and shape[a] != 1:
-                    raise ValueError(
-                        f"{name}: input {i} has size 1 on axis {a} (shape {got}) but its type "
-                        f"{types[i]} does not declare that axis broadcastable, and the other "
-                        f"inputs have size {shape[a]} there; make it broadcastable with "
-                        f"dimshuffle('x', ...) or a shared variable's broadcastable=")
+                    raise ValueError(_undeclared(name, i, a, got, types[i], shape[a]))
         return result
     checked.accepts_out = takes_out   # the executor may pass a dead buffer (or shared storage)
     return checked

@@ -29,7 +29,8 @@ def parallel_map(job: Callable[[int, int], Any], n: int, chunk: int, threaded: b
     NumPy ufuncs, copies and BLAS release the GIL, so threads give real parallelism here.
     """
     global _executor
-    bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)]
+    chunk = max(int(chunk), 1)
+    bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)] or [(0, 0)]   # n == 0 too
     if not threaded or THREADS == 1 or len(bounds) == 1:
         return [job(*b) for b in bounds]
     if _executor is None:

@@ -89,6 +89,9 @@ def broadcast_shape(name: str, types: list[TensorType]) -> tuple[int | None, ...
 def out_dtype(rule: str, dtypes: list[str], cast_to: str | None = None) -> str:
     if rule == "upcast":
         return upcast(*dtypes)
+    if rule == "upcast_min8":   # Theano's upcast_out_min8: bools become int8 (as NumPy's pow)
+        result = upcast(*dtypes)
+        return "int8" if result == "bool" else result
     if rule == "float":
         return upgrade_to_float(upcast(*dtypes))
     if rule == "bool":
@@ -100,11 +103,39 @@ def out_dtype(rule: str, dtypes: list[str], cast_to: str | None = None) -> str:
     raise ValueError(rule)
 
 
-def _infer_for(name: str, rule: str) -> Callable:
+_REFUSALS = {
+    # Theano refuses these at graph build; NumPy would fail later with a raw ufunc error
+    "no_bool": (lambda d: d == "bool", "bool inputs are not supported (Theano refuses them "
+                "too); cast first, e.g. T.cast(x, 'int8')"),
+    "integral": (lambda d: d[0] not in "biu", "needs integer or bool inputs (a bitwise op); "
+                 "got {dtype}"),
+}
+
+
+def _infer_for(name: str, rule: str, refuse: str | None) -> Callable:
     def infer(*types: TensorType, **params: Any) -> TensorType:
-        dtype = out_dtype(rule, [t.dtype for t in types], params.get("dtype"))
+        dtypes = [t.dtype for t in types]
+        if refuse is not None:
+            bad, message = _REFUSALS[refuse]
+            for t in types:
+                if bad(t.dtype):
+                    from symconv.graph import user_source_line
+                    raise TypeError(f"{name}: {message.format(dtype=t.dtype)} (input types "
+                                    f"{', '.join(dtypes)}; at {user_source_line()})")
+        dtype = out_dtype(rule, dtypes, params.get("dtype"))
         return TensorType(dtype, broadcast_shape(name, list(types)))
     return infer
+
+
+def _float_inputs(kernel: Callable) -> Callable:
+    """``kernel`` run on its inputs converted to the op's float dtype first: a discrete input
+    would otherwise be computed in NumPy's float (float16 for int8) or wrap (``-uint8``)."""
+    def kernel_on_floats(xp: Any, *arrays: Any, **params: Any) -> Any:
+        dtypes = [np.dtype(a.dtype).name for a in arrays]
+        want = upgrade_to_float(upcast(*dtypes))
+        return kernel(xp, *[a if d == want else a.astype(want) for a, d in zip(arrays, dtypes)],
+                      **params)
+    return kernel_on_floats
 
 
 def _ufunc_kernel(ufunc_name: str) -> Callable:
@@ -115,11 +146,16 @@ def _ufunc_kernel(ufunc_name: str) -> Callable:
 
 
 def elemwise_op(name: str, nin: int, c: str, rule: str, grad: Callable | None,
-                kernel: Callable | str | None = None, doc: str | None = None) -> Op:
-    """Define one elementwise op (its scalar form, dtype rule, kernel and gradient together)."""
+                kernel: Callable | str | None = None, doc: str | None = None,
+                refuse: str | None = None) -> Op:
+    """Define one elementwise op (its scalar form, dtype rule, kernel and gradient together).
+
+    ``refuse``: 'no_bool' or 'integral', input dtypes rejected at graph build (as Theano)."""
     if kernel is None or isinstance(kernel, str):
         kernel = _ufunc_kernel(kernel or name)
-    return Op(name, _infer_for(name, rule), kernel, grad, prepare=_prepare,
+    elif rule == "float":
+        kernel = _float_inputs(kernel)
+    return Op(name, _infer_for(name, rule, refuse), kernel, grad, prepare=_prepare,
               elemwise=Scalar(nin, c, rule), doc=doc)
 
 
@@ -130,7 +166,7 @@ def _float_only(g: Variable, x: Variable, value: Any) -> Any:
 # Gradient rules: g is the output gradient, out the op's result; one line per op.
 add = elemwise_op("add", 2, "({0} + {1})", "upcast", lambda g, out, a, b: [g, g])
 sub = elemwise_op("sub", 2, "({0} - {1})", "upcast", lambda g, out, a, b: [g, -g],
-                  kernel="subtract")
+                  kernel="subtract", refuse="no_bool")
 mul = elemwise_op("mul", 2, "({0} * {1})", "upcast",
                   lambda g, out, a, b: [g * b, g * a], kernel="multiply")
 true_div = elemwise_op("true_div", 2, "({0} / {1})", "float",
@@ -139,7 +175,7 @@ int_div = elemwise_op("int_div", 2, "floor_div({0}, {1})", "upcast",
                       lambda g, out, a, b: [None, None], kernel="floor_divide")
 mod = elemwise_op("mod", 2, "py_mod({0}, {1})", "upcast",
                   lambda g, out, a, b: [g, -g * int_div(a, b)], kernel="mod")
-pow = elemwise_op("pow", 2, "pow({0}, {1})", "upcast",
+pow = elemwise_op("pow", 2, "pow({0}, {1})", "upcast_min8",
                   lambda g, out, a, b: [g * b * a ** (b - 1), g * out * log(a)], kernel="power")
 maximum = elemwise_op("maximum", 2, "max({0}, {1})", "upcast",
                       lambda g, out, a, b: [g * eq(out, a), g * eq(out, b)])
@@ -152,15 +188,20 @@ lt = elemwise_op("lt", 2, "({0} < {1})", "bool", None, kernel="less")
 le = elemwise_op("le", 2, "({0} <= {1})", "bool", None, kernel="less_equal")
 gt = elemwise_op("gt", 2, "({0} > {1})", "bool", None, kernel="greater")
 ge = elemwise_op("ge", 2, "({0} >= {1})", "bool", None, kernel="greater_equal")
-and_ = elemwise_op("and_", 2, "({0} & {1})", "upcast", None, kernel="bitwise_and")
-or_ = elemwise_op("or_", 2, "({0} | {1})", "upcast", None, kernel="bitwise_or")
-xor = elemwise_op("xor", 2, "({0} ^ {1})", "upcast", None, kernel="bitwise_xor")
-invert = elemwise_op("invert", 1, "invert({0})", "upcast", None)
+and_ = elemwise_op("and_", 2, "({0} & {1})", "upcast", None, kernel="bitwise_and",
+                   refuse="integral")
+or_ = elemwise_op("or_", 2, "({0} | {1})", "upcast", None, kernel="bitwise_or",
+                  refuse="integral")
+xor = elemwise_op("xor", 2, "({0} ^ {1})", "upcast", None, kernel="bitwise_xor",
+                  refuse="integral")
+invert = elemwise_op("invert", 1, "invert({0})", "upcast", None, refuse="integral")
 
-neg = elemwise_op("neg", 1, "(-{0})", "upcast", lambda g, out, x: [-g], kernel="negative")
+neg = elemwise_op("neg", 1, "(-{0})", "upcast", lambda g, out, x: [-g], kernel="negative",
+                  refuse="no_bool")
 abs = elemwise_op("abs", 1, "abs({0})", "upcast", lambda g, out, x: [g * sgn(x)],
                   kernel="absolute")
-sgn = elemwise_op("sgn", 1, "sgn({0})", "upcast", lambda g, out, x: [None], kernel="sign")
+sgn = elemwise_op("sgn", 1, "sgn({0})", "upcast", lambda g, out, x: [None], kernel="sign",
+                  refuse="no_bool")
 floor = elemwise_op("floor", 1, "floor({0})", "float", lambda g, out, x: [None])
 ceil = elemwise_op("ceil", 1, "ceil({0})", "float", lambda g, out, x: [None])
 round_half_to_even = elemwise_op("round_half_to_even", 1, "rint({0})", "float",

@@ -191,6 +191,8 @@ def _inc_kernel(xp: Any, x: Any, y: Any, *idx: Any, spec: tuple, set_instead_of_
     if set_instead_of_inc:
         out[index] = y
     elif any(e[0] == "array" for e in spec):
+        if y.ndim:   # add.at mis-broadcasts a value of lower rank than the indexed part
+            y = xp.broadcast_to(y, xp.broadcast_to(xp.zeros((), bool), x.shape)[index].shape)
         xp.add.at(out, index, y)  # repeated indices accumulate (Theano's AdvancedIncSubtensor)
     else:
         out[index] += y

@@ -324,3 +324,43 @@ def _rebroadcast_kernel(xp: Any, x: Any, shape: tuple) -> Any:
 
 rebroadcast = Op("rebroadcast", _rebroadcast_infer, _rebroadcast_kernel,
                  lambda g, out, x, shape: [rebroadcast(g, shape=x.type.shape)], view=True)
+
+# ---- assert_sizes: a size check a rewrite keeps when it drops the op that made it ----------
+
+
+def _assert_sizes_prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
+    x = as_tensor_variable(inputs[0])
+    sizes = [as_tensor_variable(s) for s in inputs[1:]]
+    axes = tuple(int(a) for a in params["axes"])
+    if len(axes) != len(sizes) or any(not 0 <= a < x.ndim for a in axes):
+        raise ValueError(f"assert_sizes: axes {axes} do not match {len(sizes)} sizes for {x}")
+    return [x] + sizes, {"axes": axes}
+
+
+def _assert_sizes_kernel(xp: Any, x: Any, *sizes: Any, axes: tuple) -> Any:
+    for axis, size in zip(axes, sizes):
+        if x.shape[axis] != int(size):
+            raise ValueError(f"shape mismatch: axis {axis} has size {x.shape[axis]} (shape "
+                             f"{tuple(x.shape)}) where the graph needs {int(size)} (the "
+                             f"operands of an elementwise operation must agree)")
+    return x
+
+
+assert_sizes = Op("assert_sizes", lambda t, *sizes, axes: t, _assert_sizes_kernel,
+                  lambda g, out, x, *sizes, axes: [g] + [None] * len(sizes),
+                  prepare=_assert_sizes_prepare, view=True,
+                  doc="x itself, after checking x.shape[axes[i]] == sizes[i] at run time.")
+
+
+def _same_size_kernel(xp: Any, *sizes: Any) -> Any:
+    values = [int(s) for s in sizes]
+    if len(set(values)) > 1:
+        raise ValueError(f"shape mismatch: the operands of an elementwise operation have sizes "
+                         f"{values} on the same axis")
+    return np.asarray(values[0], dtype="int64")
+
+
+same_size = Op("same_size", lambda *types: TensorType("int64", ()), _same_size_kernel,
+               lambda g, out, *sizes: [None] * len(sizes),
+               doc="The common value of integer scalars that must be equal (else ValueError): "
+                   "an elementwise result's size read from its inputs without computing it.")

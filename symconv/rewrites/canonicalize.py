@@ -1,6 +1,8 @@
 """Canonicalize: constant folding, algebraic identities and shape facts."""
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from symconv.graph import Constant, Node, TensorType, Variable
@@ -136,6 +138,15 @@ def static_shape_entry(node: Node) -> Variable | None:
     return Constant(TensorType("int64", ()), data)
 
 
+@register("canonicalize", ops=["subtensor"])
+def full_slice(node: Node) -> Variable | None:
+    # x[:, :] -> x  (a view of all of x; Theano's local_useless_subtensor)
+    spec = node.kw["spec"]
+    if len(node.inputs) == 1 and all(e == ("slice", None, None, None) for e in spec):
+        return _same(node.inputs[0], node.out)
+    return None
+
+
 @register("canonicalize", ops=["cast"])
 def cast_to_same_dtype(node: Node) -> Variable | None:
     # cast(x, x.dtype) -> x
@@ -151,22 +162,40 @@ def elemwise_of_broadcast(node: Node) -> Variable | None:
     if node.op.elemwise is None:
         return None
     from symconv.graph import apply
-    from symconv.ops.shape import dimshuffle
+    from symconv.ops.shape import assert_sizes, dimshuffle
     out = node.out
     for pos, inp in enumerate(node.inputs):
         source = inp.owner
         if source is None or source.op.name not in ("broadcast_to", "alloc"):
             continue
         x = source.inputs[0]
-        others = [i for k, i in enumerate(node.inputs) if k != pos and i.ndim == out.ndim]
-        fixed = all(out.type.broadcastable[a] or any(not i.type.broadcastable[a] for i in others)
-                    for a in range(out.ndim))
-        if not fixed or x.ndim > out.ndim or x.dtype != inp.dtype:
+        others = [k for k, i in enumerate(node.inputs) if k != pos and i.ndim == out.ndim]
+        if x.ndim > out.ndim or x.dtype != inp.dtype or inp.ndim != out.ndim:
+            continue
+        # every axis the broadcast sizes must get its size from another input; where that
+        # input's size is not provably the same, its size is checked instead (assert_sizes):
+        # dropping the broadcast must not drop the check (alloc(1., n) + y with len(y) != n)
+        checks: dict[int, list[int]] = {}
+        for a in range(out.ndim):
+            if inp.type.broadcastable[a]:
+                continue
+            sizing = [k for k in others if not node.inputs[k].type.broadcastable[a]]
+            if not sizing:
+                break
+            if not any(provably_equal(dim_keys(node.inputs[k], a), dim_keys(inp, a))
+                       for k in sizing):
+                checks.setdefault(sizing[0], []).append(a)
+        else:
+            sizing = None
+        if sizing is not None and not sizing:
             continue
         if x.ndim < out.ndim:
             x = dimshuffle(x, pattern=("x",) * (out.ndim - x.ndim) + tuple(range(x.ndim)))
         inputs = list(node.inputs)
         inputs[pos] = x
+        for k, axes in checks.items():
+            inputs[k] = assert_sizes(inputs[k], *[source.inputs[1 + a] for a in axes],
+                                     axes=tuple(axes))
         result = apply(node.op, inputs, node.params)
         if result.dtype == out.dtype and result.type.broadcastable == out.type.broadcastable:
             return result
@@ -202,25 +231,77 @@ def lift_broadcast_over_scalars(node: Node) -> Variable | None:
 _SHAPE_OF_INPUT = {"softmax": 0, "logsoftmax": 0, "tensor_copy": 0,
                    "crossentropy_softmax_1hot_grad": 1}
 
+_DIM_KEYS: "weakref.WeakKeyDictionary[Variable, dict[int, frozenset]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def size_keys(size: Variable) -> frozenset:
+    """Keys of an integer scalar: two scalars sharing a key are provably equal at run time."""
+    if isinstance(size, Constant):
+        return frozenset([("static", int(size.data))])
+    node = size.owner
+    if node is not None and node.op.name == "same_size":
+        return frozenset().union(*[size_keys(s) for s in node.inputs])
+    if node is not None and node.op.name == "subtensor" and len(node.inputs) == 1:
+        source, spec = node.inputs[0].owner, node.kw["spec"]
+        if source is not None and source.op.name == "shape" and len(spec) == 1 \
+                and spec[0][0] == "int" and isinstance(spec[0][1], int):
+            return dim_keys(source.inputs[0], spec[0][1])
+    return frozenset([("var", id(size))])
+
+
+def dim_keys(var: Variable, axis: int) -> frozenset:
+    """Keys of ``var``'s size on ``axis`` (see size_keys). Graphs are immutable, so the keys of
+    a variable never change: they are cached on it."""
+    axis %= var.ndim
+    cache = _DIM_KEYS.setdefault(var, {})
+    keys = cache.get(axis)
+    if keys is None:
+        size, node = var.type.shape[axis], var.owner
+        if size is not None:
+            keys = frozenset([("static", size)])
+        elif node is not None and node.op.name in ("alloc", "broadcast_to"):
+            keys = size_keys(node.inputs[1 + axis])
+        elif node is not None and node.op.name == "assert_sizes" and axis in node.kw["axes"]:
+            keys = size_keys(node.inputs[1 + node.kw["axes"].index(axis)]) | \
+                dim_keys(node.inputs[0], axis)
+        else:
+            found = _dim_source(var, axis)
+            keys = frozenset([("var", id(var), axis)]) if found is None else dim_keys(*found)
+        cache[axis] = keys
+    return keys
+
+
+def provably_equal(a: frozenset, b: frozenset) -> bool:
+    return not a.isdisjoint(b)
+
+
+def _sizing_inputs(var: Variable, axis: int) -> list[Variable]:
+    """The inputs of an elementwise ``var``'s owner that give its size on ``axis``: all must
+    have that size, but only the op's own broadcast check enforces it."""
+    return [inp for inp in var.owner.inputs
+            if inp.ndim == var.ndim and not inp.type.broadcastable[axis]]
+
 
 def _dim_source(var: Variable, axis: int) -> tuple[Variable, int] | None:
-    """(input, axis) of ``var``'s owner whose size is ``var``'s size on ``axis``, if known.
+    """(input, axis) of ``var``'s owner whose size is provably ``var``'s size on ``axis``.
 
-    For an elementwise op any input not broadcastable on that axis will do: Theano's broadcast
-    checks make all of them equal (the check itself is skipped if the op is no longer run,
-    as in Theano's shape feature)."""
+    For an elementwise op an input qualifies only when it is the one input not broadcastable
+    on that axis, or when all such inputs provably have the same size: otherwise the size
+    must come with a check (see shape_entry_from_input)."""
     node = var.owner
     if node is None:
         return None
     axis %= var.ndim
     name = node.op.name
     if node.op.elemwise is not None:
-        for inp in node.inputs:
-            if inp.ndim == var.ndim and not inp.type.broadcastable[axis]:
-                return inp, axis
-        return None
-    if name in _SHAPE_OF_INPUT:
-        return node.inputs[_SHAPE_OF_INPUT[name]], axis
+        sizing = _sizing_inputs(var, axis)
+        if not sizing or any(not provably_equal(dim_keys(sizing[0], axis), dim_keys(i, axis))
+                             for i in sizing[1:]):
+            return None
+        return sizing[0], axis
+    if name in _SHAPE_OF_INPUT or name == "assert_sizes":
+        return node.inputs[_SHAPE_OF_INPUT.get(name, 0)], axis
     if name == "dimshuffle":
         source = node.kw["pattern"][axis]
         return None if source == "x" else (node.inputs[0], source)
@@ -243,7 +324,9 @@ def shape_from_input(node: Node) -> Variable | None:
         return shape_op(owner.inputs[_SHAPE_OF_INPUT[owner.op.name]])
     if owner.op.elemwise is not None:
         for inp in owner.inputs:
-            if inp.type.broadcastable == var.type.broadcastable:
+            if inp.type.broadcastable == var.type.broadcastable and all(
+                    provably_equal(dim_keys(inp, a), dim_keys(var, a))
+                    for a in range(var.ndim)):
                 return shape_op(inp)
     return None
 
@@ -258,11 +341,19 @@ def shape_entry_from_input(node: Node) -> Variable | None:
     if source is None or source.op.name != "shape" or len(spec) != 1 or spec[0][0] != "int" \
             or not isinstance(spec[0][1], int):
         return None
-    found = _dim_source(source.inputs[0], spec[0][1])
-    if found is None:
-        return None
-    inp, axis = found
-    return shape_op(inp)[axis]
+    var, axis = source.inputs[0], spec[0][1]
+    found = _dim_source(var, axis)
+    if found is not None:
+        inp, axis = found
+        return shape_op(inp)[axis]
+    if var.owner is not None and var.owner.op.elemwise is not None:
+        # shape(e(a, b))[i] -> same_size(shape(a)[i], shape(b)[i]): e's size check is kept
+        # (it raises on a mismatch) without computing e itself
+        from symconv.ops.shape import same_size
+        sizing = _sizing_inputs(var, axis % var.ndim)
+        if len(sizing) > 1:
+            return same_size(*[shape_op(i)[axis % var.ndim] for i in sizing])
+    return None
 
 
 @register("canonicalize", ops=["pow"])

@@ -70,11 +70,17 @@ def softmax_crossentropy(node: Node) -> Variable | None:
     return -N.crossentropy_softmax_1hot(z, y)
 
 
+def _as_float(node: Node) -> Variable:
+    """The input of a float-valued elementwise node, cast to that node's dtype."""
+    return E.cast(node.inputs[0], node.out.dtype)
+
+
 @register("stabilize", ops=["log"])
 def log_sigmoid(node: Node) -> Variable | None:
     # log(sigmoid(x)) -> -softplus(-x)
     sig = _owner_op(node.inputs[0], "sigmoid")
-    return -E.softplus(-sig.inputs[0]) if sig is not None else None
+    # x is taken in the sigmoid's float dtype first: -x of an unsigned x would wrap around
+    return -E.softplus(-_as_float(sig)) if sig is not None else None
 
 
 @register("stabilize", ops=["log"])
@@ -84,7 +90,7 @@ def log_one_minus_sigmoid(node: Node) -> Variable | None:
     if sub is None or not _is_const(sub.inputs[0], 1):
         return None
     sig = _owner_op(sub.inputs[1], "sigmoid")
-    return -E.softplus(sig.inputs[0]) if sig is not None else None
+    return -E.softplus(_as_float(sig)) if sig is not None else None
 
 
 @register("stabilize", ops=["log"])

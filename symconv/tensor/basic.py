@@ -1,7 +1,6 @@
 """The Theano-facing tensor functions: constructors, math, reductions, shape ops, indexing."""
 from __future__ import annotations
 
-import builtins
 import math
 from typing import Any, Sequence
 
@@ -367,8 +366,7 @@ def subtensor_of(x: Any, index: Any) -> Variable:
     """``x[index]``: ints, slices (symbolic bounds too), None, Ellipsis and int arrays."""
     x = as_tensor_variable(x)
     spec, inputs = I.parse_index(x, index)
-    if len(spec) <= x.ndim and builtins.all(e == ("slice", None, None, None) for e in spec):
-        return x
+    # x[:] stays a node (rewrites drop it): inc_subtensor(x[:], y) must see the index
     return I.subtensor_op(x, *inputs, spec=spec)
 
 

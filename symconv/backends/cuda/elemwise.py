@@ -58,7 +58,7 @@ def operand_dtypes(rule: str, in_dtypes: Sequence[str], out_dtype: str) -> tuple
     ('bool') compare in the inputs' common dtype; switch ('cond') keeps its condition; cast
     reads its input as it is.
     """
-    if rule in ("upcast", "float"):
+    if rule in ("upcast", "upcast_min8", "float"):
         return tuple(out_dtype for _ in in_dtypes)
     if rule == "bool":
         common = upcast(*in_dtypes)
