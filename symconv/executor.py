@@ -1,8 +1,9 @@
-"""The schedule: a graph lowered once to straight-line Python over bound kernels.
+"""The executor: a planned schedule bound to kernels and generated as straight-line Python.
 
-The nodes are ordered, each bound to its backend thunk, and emitted as one generated
-function of local variables (``v3 = k3(v1, v2)``), so a call does no planning and no dict
-lookups. Instrumented variants (profiling, type checks, NaN guard) are generated the same way.
+Each node is bound to its backend thunk, the schedule (symconv.schedule) is emitted as one
+generated function of local variables (``v3 = k3(v1, v2)  # tanh``), so a call does no
+planning and no dict lookups. Instrumented variants (profiling, type checks, NaN guard) are
+generated the same way.
 """
 from __future__ import annotations
 
@@ -11,11 +12,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from symconv.graph import Constant, Node, SharedVariable, Variable, toposort
-
-
-# ops whose results are freshly allocated arrays owned by the program (safe to overwrite)
-_FRESH = frozenset({"fused_elemwise", "dot"})
+from symconv.graph import Node, SharedVariable, Variable, toposort
+from symconv.schedule import Schedule, plan, view_root  # noqa: F401  (view_root: public here)
 
 
 def _shape(value: Any) -> tuple[int, ...]:
@@ -38,15 +36,12 @@ def _first_nonfinite_step(node: Node, operands: tuple, xp: Any) -> str:
     return ""
 
 
-def view_root(var: Variable) -> Variable:
-    """The variable whose memory ``var`` may alias through view ops (itself if none)."""
-    while var.owner is not None and var.owner.op.view:
-        var = var.owner.inputs[0]
-    return var
-
-
 class Program:
-    """Straight-line code computing ``outputs`` and ``updates`` from inputs and shared values."""
+    """Straight-line code computing ``outputs`` and ``updates`` from inputs and shared values.
+
+    Three separate steps: bind every node to its backend kernel, ``plan`` the ``Schedule``
+    (order, names, buffer reuse, in-place updates; see symconv.schedule), then generate and
+    compile the Python function that runs the schedule."""
 
     def __init__(self, inputs: Sequence[Variable], shared: Sequence[SharedVariable],
                  outputs: Sequence[Variable], updates: Sequence[Variable], backend: Any,
@@ -56,23 +51,20 @@ class Program:
         self.outputs, self.updates = list(outputs), list(updates)
         self.backend = backend
         self.instrument = instrument
-        self.nodes: list[Node] = toposort(self.outputs + self.updates, self.inputs)
-        self.names: dict[int, str] = {}
-        self.env: dict[str, Any] = {}
-        for i, var in enumerate(self.inputs):
-            self.names[id(var)] = f"i{i}"
-        for i, var in enumerate(self.shared):
-            self.names.setdefault(id(var), f"s{i}")
-        self.thunks: list[Callable] = backend.bind(self.nodes)
-        self.inplace = self._plan_inplace(targets or [])
-        for n, node in enumerate(self.nodes):
-            self.names[id(node.out)] = f"v{n}"
-        for node in self.nodes:
-            for var in node.inputs:
-                self._name_leaf(var)
-        for var in self.outputs + self.updates:
-            self._name_leaf(var)
-        self.reuse: dict[int, int] = self._plan_reuse() if backend.is_host else {}
+        order = toposort(self.outputs + self.updates, self.inputs)
+        bound = {id(node): thunk for node, thunk in zip(order, backend.bind(order))}
+        accepts = {key: isinstance(thunk, np.ufunc) or getattr(thunk, "accepts_out", False)
+                   for key, thunk in bound.items()}
+        self.schedule: Schedule = plan(
+            self.inputs, self.shared, self.outputs, self.updates, accepts, targets or [],
+            inplace=backend.is_host and not instrument, reuse=backend.is_host)
+        self.nodes: list[Node] = self.schedule.nodes
+        self.thunks: list[Callable] = [bound[id(node)] for node in self.nodes]
+        self.names: dict[int, str] = self.schedule.names
+        self.inplace: dict[int, int] = self.schedule.inplace
+        self.reuse: dict[int, int] = self.schedule.reuse
+        self.env: dict[str, Any] = {name: backend.to_device(c.data)
+                                    for name, c in self.schedule.constants}
         self.line_of_node: dict[int, int] = {}
         self.node_time = [0.0] * len(self.nodes)
         self.node_calls = [0] * len(self.nodes)
@@ -86,119 +78,41 @@ class Program:
         self.run: Callable = namespace["run"]
         self.code = namespace["run"].__code__
 
-    def _name_leaf(self, var: Variable) -> None:
-        if id(var) in self.names:
-            return
-        if isinstance(var, Constant):
-            name = f"c{len([k for k in self.env if k.startswith('c')])}"
-            self.env[name] = self.backend.to_device(var.data)
-            self.names[id(var)] = name
-            return
-        if isinstance(var, SharedVariable):
-            raise RuntimeError(f"shared variable {var} is not among the program's shared inputs")
-        raise ValueError(
-            f"the graph needs {var} ({var.type}, created at {var.trace}), which is not an input "
-            f"of the function; add it to the inputs or replace it with givens")
-
     def _generate(self) -> str:
-        args = [self.names[id(v)] for v in self.inputs] + \
-            [f"s{i}" for i in range(len(self.shared))]
-        lines = [f"def run({', '.join(args)}):"]
-        first_inplace = min(self.inplace, default=None)
-        dead_after = self._last_uses()
-        for n, node in enumerate(self.nodes):
-            args = [self.names[id(i)] for i in node.inputs]
-            if n == first_inplace:   # nothing may fail once shared storage starts changing
+        """The schedule as Python source: one line per step, commented with its op."""
+        schedule = self.schedule
+        lines = [f"def run({', '.join(schedule.inputs + schedule.shared)}):"]
+        for n, step in enumerate(schedule.steps):
+            if n == schedule.check_before:   # nothing may fail once shared storage changes
                 self.env["_fits"] = self._inplace_check()
-                groups = ["(" + ", ".join(self.names[id(i)] for i in self.nodes[m].inputs) + ",)"
+                groups = ["(" + ", ".join(self.schedule.steps[m].args) + ",)"
                           for m in sorted(self.inplace)]
                 lines.append(f"    _fits({', '.join(groups)})")
-            if n in self.reuse:   # a dead input buffer receives the result (see _plan_reuse)
-                args.append(f"out={args[self.reuse[n]]}")
-            elif n in self.inplace:   # an SGD-style update written into the shared storage
-                args.append(f"out={args[self.inplace[n]]}")
+            args = list(step.args)
+            if step.out_arg is not None:   # a dead buffer, or shared storage, gets the result
+                args.append(f"out={step.args[step.out_arg]}")
             call = f"k{n}({', '.join(args)})"
             self.line_of_node[len(lines) + 1] = n
-            operands = ", ".join(self.names[id(i)] for i in node.inputs)
+            operands = ", ".join(step.args)
+            result = step.result
             if self.instrument == "profile":
-                lines.append(f"    _t = _clock(); v{n} = {call}; _after({n}, v{n}, _t, "
-                             f"({operands}{',' if operands else ''}))")
+                line = (f"_t = _clock(); {result} = {call}; _after({n}, {result}, _t, "
+                        f"({operands}{',' if operands else ''}))")
             elif self.instrument == "nanguard":
-                lines.append(f"    v{n} = {call}; _after({n}, v{n}, ({operands},))")
+                line = f"{result} = {call}; _after({n}, {result}, ({operands},))"
             elif self.instrument:
-                lines.append(f"    v{n} = {call}; _after({n}, v{n})")
+                line = f"{result} = {call}; _after({n}, {result})"
             else:
-                lines.append(f"    v{n} = {call}")
-            if dead_after.get(n):   # free intermediates at their last use: lower peak memory
-                lines.append(f"    del {', '.join(dead_after[n])}")
-        outs = ", ".join(self.names[id(v)] for v in self.outputs)
-        ups = ", ".join(self.names[id(v)] for v in self.updates)
+                line = f"{result} = {call}"
+            lines.append(f"    {line}  # {step.node.op.name}")
+            if step.free:   # free intermediates at their last use: lower peak memory
+                lines.append(f"    del {', '.join(step.free)}")
+        outs, ups = ", ".join(schedule.outputs), ", ".join(schedule.updates)
         lines.append(f"    return ({outs}{',' if outs else ''}), ({ups}{',' if ups else ''})")
         if self.instrument:
             self.env["_after"] = self._after_hook()
             self.env["_clock"] = time.perf_counter
         return "\n".join(lines) + "\n"
-
-    def _last_uses(self) -> dict[int, list[str]]:
-        """node index -> names of the intermediate results nothing reads after that node."""
-        keep = {id(v) for v in self.outputs + self.updates}
-        last: dict[int, int] = {}
-        for n, node in enumerate(self.nodes):
-            for var in node.inputs:
-                if var.owner is not None and id(var) not in keep:
-                    last[id(var)] = n
-        dead: dict[int, list[str]] = {}
-        for var_id, n in last.items():
-            dead.setdefault(n, []).append(self.names[var_id])
-        return {n: sorted(set(names)) for n, names in dead.items()}
-
-    def _plan_inplace(self, targets: Sequence[SharedVariable]) -> dict[int, int]:
-        """Updates computed in place into their shared variable's storage (``W - lr * g``).
-
-        Returns node index -> position of the shared input the node overwrites, after moving
-        those nodes to the end of the schedule: every other node (all that can fail) runs
-        first, and ``_fits`` checks every in-place operand's shape before the first write, so
-        a failing call still leaves every shared variable as it was. A node qualifies when its
-        thunk takes ``out=``, it reads the shared variable itself with the same dtype and
-        broadcast pattern, and nothing else reads its result, while the shared storage is not
-        returned, not stored by another update and not read by another in-place node.
-        """
-        if not self.backend.is_host or self.instrument or not targets:
-            return {}
-        readers: dict[int, int] = {}
-        for node in self.nodes:
-            for var in node.inputs:
-                readers[id(var)] = readers.get(id(var), 0) + 1
-        out_roots = {id(view_root(v)) for v in self.outputs}
-        update_roots = [id(view_root(v)) for v in self.updates]
-        index = {id(node.out): n for n, node in enumerate(self.nodes)}
-        plan: dict[int, tuple[int, SharedVariable]] = {}
-        for target, value in zip(targets, self.updates):
-            n = index.get(id(value))
-            if n is None or value.type.ndim == 0 or value.dtype != target.dtype \
-                    or value.type.broadcastable != target.type.broadcastable:
-                continue
-            thunk, node = self.thunks[n], self.nodes[n]
-            positions = [p for p, v in enumerate(node.inputs) if v is target]
-            if (not positions or not (isinstance(thunk, np.ufunc)
-                                      or getattr(thunk, "accepts_out", False))
-                    or id(target) in out_roots or id(target) in update_roots
-                    or id(value) in out_roots or readers.get(id(value))
-                    or update_roots.count(id(value)) > 1):
-                continue
-            plan[n] = (positions[0], target)
-        targets_planned = {id(t) for _, t in plan.values()}
-        for n, (_, target) in list(plan.items()):
-            others = targets_planned - {id(target)}
-            if any(id(view_root(v)) in others for v in self.nodes[n].inputs):
-                del plan[n]       # it would read a storage another in-place node overwrites
-        if not plan:
-            return {}
-        order = [n for n in range(len(self.nodes)) if n not in plan] + sorted(plan)
-        self.nodes = [self.nodes[n] for n in order]
-        self.thunks = [self.thunks[n] for n in order]
-        tail = len(self.nodes) - len(plan)
-        return {tail + i: plan[n][0] for i, n in enumerate(sorted(plan))}
 
     def _inplace_check(self) -> Callable:
         """A function that raises unless every in-place node's operands fit its shared value."""
@@ -219,45 +133,6 @@ class Program:
                             f"the update of {name} (shape {shape}) has an operand of shape "
                             f"{got}; nothing was updated")
         return fits
-
-    def _plan_reuse(self) -> dict[int, int]:
-        """node index -> input position whose buffer the node's result may overwrite.
-
-        The input must be a result computed inside this program by an op that returns fresh
-        arrays (never a function input, shared value, constant or a view of one: the result of
-        a view op is excluded, and so is any buffer a view of which is read later), dead after
-        this node (no later reader, not an output or update), of the output's dtype and with
-        the output's broadcast pattern: with Theano's broadcast checks, equal patterns mean
-        equal runtime shapes. Only thunks that take ``out=`` (raw ufuncs, fused nodes) qualify.
-        """
-        last_use: dict[int, int] = {}
-        for n, node in enumerate(self.nodes):
-            for var in node.inputs:
-                last_use[id(view_root(var))] = n
-        keep = {id(view_root(v)) for v in self.outputs + self.updates}
-        reuse: dict[int, int] = {}
-        taken: set[int] = set()
-        for n, (node, thunk) in enumerate(zip(self.nodes, self.thunks)):
-            if n in self.inplace or not (isinstance(thunk, np.ufunc)
-                                         or getattr(thunk, "accepts_out", False)):
-                continue
-            out_type = node.out.type
-            if out_type.ndim == 0:   # 0-d results are NumPy scalars, which out= cannot take
-                continue
-            for pos, var in enumerate(node.inputs):
-                owner = var.owner
-                if (owner is None or owner.op.view or owner.op.name not in _FRESH
-                        and owner.op.elemwise is None
-                        or id(var) in keep or id(var) in taken
-                        or last_use.get(id(var)) != n
-                        or var.type.dtype != out_type.dtype
-                        or var.type.broadcastable != out_type.broadcastable
-                        or sum(1 for i in node.inputs if i is var) > 1 and pos > 0):
-                    continue
-                reuse[n] = pos
-                taken.add(id(var))
-                break
-        return reuse
 
     def _after_hook(self) -> Callable:
         nodes, backend = self.nodes, self.backend

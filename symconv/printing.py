@@ -74,9 +74,8 @@ def debugprint(obj: Any, file: TextIO | str | None = None, print_type: bool = Fa
     if program is not None:
         lines.append("")
         lines.append("Schedule:")
-        for n, node in enumerate(program.nodes):
-            args = ", ".join(program.names[id(i)] for i in node.inputs)
-            lines.append(f"  {n:3d}  v{n} = {node!r}({args})  <{node.out.type}>")
+        for n, step in enumerate(program.schedule.steps):
+            lines.append(f"  {n:3d}  {step}  <{step.node.out.type}>")
     text = "\n".join(lines)
     if file == "str":
         return text

@@ -285,3 +285,17 @@ def test_pickling_keeps_trust_input():
     g = pickle.loads(pickle.dumps(f))
     assert g.trust_input is True
     np.testing.assert_array_equal(g(np.ones(2)), [2.0, 2.0])
+
+
+def test_whole_shape_read_from_operands_keeps_the_check():
+    x, z, b = T.dmatrix("x"), T.dmatrix("z"), T.dvector("b")
+    f = symconv.function([x, z, b], [(T.exp(x) * z).shape, T.tanh(x + b).shape])
+    names = {n.op.name for n in f.program.nodes}
+    assert "same_shape" in names and not names & {"exp", "tanh", "mul", "fused_elemwise"}
+    with pytest.raises(ValueError, match="shape mismatch"):
+        f(np.ones((2, 3)), np.ones((4, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        f(np.ones((2, 3)), np.ones((2, 3)), np.ones(4))
+    got = f(np.ones((2, 3)), np.ones((2, 3)), np.ones(3))
+    np.testing.assert_array_equal(got[0], [2, 3])
+    np.testing.assert_array_equal(got[1], [2, 3])

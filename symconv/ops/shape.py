@@ -364,3 +364,28 @@ same_size = Op("same_size", lambda *types: TensorType("int64", ()), _same_size_k
                lambda g, out, *sizes: [None] * len(sizes),
                doc="The common value of integer scalars that must be equal (else ValueError): "
                    "an elementwise result's size read from its inputs without computing it.")
+
+
+def _same_shape_prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
+    shapes = [as_tensor_variable(s) for s in inputs]
+    if any(s.ndim != 1 or s.dtype != "int64" for s in shapes):
+        raise TypeError("same_shape: inputs must be int64 shape vectors")
+    return shapes, {"axes": tuple(int(a) for a in params["axes"])}
+
+
+def _same_shape_kernel(xp: Any, first: Any, *others: Any, axes: tuple) -> Any:
+    for other in others:
+        for a in axes:
+            if other[a] != 1 and other[a] != first[a]:
+                raise ValueError(f"shape mismatch: the operands of an elementwise operation have "
+                                 f"shapes {tuple(int(s) for s in first)} and "
+                                 f"{tuple(int(s) for s in other)} (axis {a})")
+    return first
+
+
+same_shape = Op("same_shape", lambda first, *others, axes: first, _same_shape_kernel,
+                lambda g, out, *shapes, axes: [None] * len(shapes),
+                prepare=_same_shape_prepare,
+                doc="The first shape vector, after checking that the others agree with it on "
+                    "``axes`` (size 1 broadcasts): an elementwise result's shape read from its "
+                    "inputs without computing it.")

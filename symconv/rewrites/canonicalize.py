@@ -243,11 +243,23 @@ def size_keys(size: Variable) -> frozenset:
     if node is not None and node.op.name == "same_size":
         return frozenset().union(*[size_keys(s) for s in node.inputs])
     if node is not None and node.op.name == "subtensor" and len(node.inputs) == 1:
-        source, spec = node.inputs[0].owner, node.kw["spec"]
-        if source is not None and source.op.name == "shape" and len(spec) == 1 \
-                and spec[0][0] == "int" and isinstance(spec[0][1], int):
-            return dim_keys(source.inputs[0], spec[0][1])
+        spec = node.kw["spec"]
+        if len(spec) == 1 and spec[0][0] == "int" and isinstance(spec[0][1], int):
+            return _entry_keys(node.inputs[0], spec[0][1])
     return frozenset([("var", id(size))])
+
+
+def _entry_keys(vector: Variable, i: int) -> frozenset:
+    """Keys of ``vector[i]`` for a shape vector (shape(x) or same_shape(...))."""
+    source = vector.owner
+    if source is not None and source.op.name == "shape":
+        return dim_keys(source.inputs[0], i)
+    if source is not None and source.op.name == "same_shape":
+        keys = _entry_keys(source.inputs[0], i)
+        if i % vector.type.shape[0] in source.kw["axes"]:
+            keys = keys.union(*[_entry_keys(s, i) for s in source.inputs[1:]])
+        return keys
+    return frozenset([("var", id(vector), i)])
 
 
 def dim_keys(var: Variable, axis: int) -> frozenset:
@@ -262,9 +274,10 @@ def dim_keys(var: Variable, axis: int) -> frozenset:
             keys = frozenset([("static", size)])
         elif node is not None and node.op.name in ("alloc", "broadcast_to"):
             keys = size_keys(node.inputs[1 + axis])
-        elif node is not None and node.op.name == "assert_sizes" and axis in node.kw["axes"]:
-            keys = size_keys(node.inputs[1 + node.kw["axes"].index(axis)]) | \
-                dim_keys(node.inputs[0], axis)
+        elif node is not None and node.op.name == "assert_sizes":
+            keys = dim_keys(node.inputs[0], axis).union(*[
+                size_keys(size) for a, size in zip(node.kw["axes"], node.inputs[1:])
+                if a == axis])
         else:
             found = _dim_source(var, axis)
             keys = frozenset([("var", id(var), axis)]) if found is None else dim_keys(*found)
@@ -300,8 +313,8 @@ def _dim_source(var: Variable, axis: int) -> tuple[Variable, int] | None:
                              for i in sizing[1:]):
             return None
         return sizing[0], axis
-    if name in _SHAPE_OF_INPUT or name == "assert_sizes":
-        return node.inputs[_SHAPE_OF_INPUT.get(name, 0)], axis
+    if name in _SHAPE_OF_INPUT:
+        return node.inputs[_SHAPE_OF_INPUT[name]], axis
     if name == "dimshuffle":
         source = node.kw["pattern"][axis]
         return None if source == "x" else (node.inputs[0], source)
@@ -324,10 +337,23 @@ def shape_from_input(node: Node) -> Variable | None:
         return shape_op(owner.inputs[_SHAPE_OF_INPUT[owner.op.name]])
     if owner.op.elemwise is not None:
         for inp in owner.inputs:
-            if inp.type.broadcastable == var.type.broadcastable and all(
-                    provably_equal(dim_keys(inp, a), dim_keys(var, a))
-                    for a in range(var.ndim)):
+            if inp.type.broadcastable != var.type.broadcastable:
+                continue
+            # where another input's size is not provably inp's, keep that check:
+            # shape(e(x, y)) -> same_shape(shape(x), shape(y), axes=the unproven axes)
+            others, axes = [], set()
+            for a in range(var.ndim):
+                for other in _sizing_inputs(var, a):
+                    if other is not inp and not provably_equal(dim_keys(other, a),
+                                                               dim_keys(inp, a)):
+                        axes.add(a)
+                        if not any(other is o for o in others):
+                            others.append(other)
+            if not axes:
                 return shape_op(inp)
+            from symconv.ops.shape import same_shape
+            return same_shape(shape_op(inp), *[shape_op(o) for o in others],
+                              axes=tuple(sorted(axes)))
     return None
 
 
@@ -338,9 +364,16 @@ def shape_entry_from_input(node: Node) -> Variable | None:
     from symconv.ops.shape import shape_op
     source = node.inputs[0].owner
     spec = node.kw["spec"]
-    if source is None or source.op.name != "shape" or len(spec) != 1 or spec[0][0] != "int" \
-            or not isinstance(spec[0][1], int):
+    if source is None or source.op.name not in ("shape", "same_shape") or len(spec) != 1 \
+            or spec[0][0] != "int" or not isinstance(spec[0][1], int):
         return None
+    if source.op.name == "same_shape":
+        # same_shape(a, b, axes)[i] -> same_size(a[i], b[i]) if i in axes, else a[i]
+        from symconv.ops.shape import same_size
+        i = spec[0][1] % source.out.type.shape[0]
+        if i not in source.kw["axes"]:
+            return source.inputs[0][i]
+        return same_size(*[s[i] for s in source.inputs])
     var, axis = source.inputs[0], spec[0][1]
     found = _dim_source(var, axis)
     if found is not None:
