@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import dlt_tutorials  # noqa: E402
 
 CODE = os.environ.get("SYMCONV_DLT_CODE")
-pytestmark = pytest.mark.skipif(
+needs_code = pytest.mark.skipif(
     not CODE or not Path(CODE, "logistic_sgd.py").is_file(),
     reason="set SYMCONV_DLT_CODE to DeepLearningTutorials/code to run the tutorials")
 
@@ -25,6 +25,7 @@ def work(tmp_path_factory):
     return work
 
 
+@needs_code
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(dlt_tutorials.TUTORIALS))
 def test_tutorial_runs_with_imports_renamed(name, work):
