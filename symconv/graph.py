@@ -168,7 +168,15 @@ class Variable(TensorOperators):
         return id(self)
 
     def __bool__(self) -> bool:
-        raise TypeError("a symbolic variable has no truth value; use T.switch or T.eq")
+        # As Theano: a variable is truthy (``if not input:`` in the tutorials), except a
+        # comparison's result, so that ``a < b < c`` (which Python runs as ``(a < b) and
+        # (b < c)``) fails instead of silently meaning ``b < c``.
+        scalar = getattr(self.owner.op, "elemwise", None) if self.owner is not None else None
+        if scalar is not None and scalar.dtype_rule == "bool":
+            raise TypeError("a comparison of symbolic variables has no truth value (chained "
+                            "comparisons like a < b < c are not supported); use T.and_, "
+                            "T.switch or T.eq")
+        return True
 
     def eval(self, inputs_to_values: dict | None = None) -> np.ndarray:
         """Compile and run this variable's graph once (cached per set of inputs)."""

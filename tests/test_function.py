@@ -191,8 +191,13 @@ def test_eval_and_variable_properties():
     assert y.ndim == 1 and y.dtype == "float64" and y.type.broadcastable == (False,)
     np.testing.assert_allclose(y.eval({x: np.ones((2, 3))}), [4, 4, 4])
     assert (T.constant(np.ones(3)) * 2).eval().tolist() == [2, 2, 2]
+    # truthiness as in Theano: variables are truthy (``if not input:`` in rbm.py), the result
+    # of a comparison is not (a < b < c would silently mean b < c)
+    assert bool(x) and bool(y) and not (not x)
     with pytest.raises(TypeError, match="no truth value"):
-        bool(x)
+        bool(x < 1)
+    with pytest.raises(TypeError, match="no truth value"):
+        0 < x < 1
 
 
 def test_pickled_graph_and_shared_recompile_after_unpickling():
