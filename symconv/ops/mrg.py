@@ -17,7 +17,8 @@ A2 = ((32768, 0, 32769), (1, 0, 0), (0, 1, 0))     # one step of component 2
 NORM64 = 4.656612873077392578125e-10               # 2^-31, exact in float64
 NORM32 = np.float32(4.6566126e-10)                 # Theano's C literal 4.6566126e-10f
 NORM16 = np.float16(3.0458e-05)                    # Theano's perform() for float16
-_LANES = 1 << 16   # how many (stream, block) recurrences run side by side in one NumPy op
+_LOW31 = (1 << 31) - 1
+_LANES = 1 << 14   # how many (stream, block) recurrences run side by side in one NumPy op
 
 Matrix = tuple[tuple[int, int, int], ...]
 
@@ -109,7 +110,7 @@ def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
                          f"{rstate.shape}")
     streams = rstate.shape[0]
     if n == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.uint64)
     steps = -(-n // streams)
     blocks = max(1, min(steps, _LANES // streams))
     per = -(-steps // blocks)
@@ -119,23 +120,40 @@ def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
     for _ in range(blocks - 1):
         starts.append(jump(starts[-1], mats))
     lanes = np.stack(starts)                   # (blocks, streams, 6)
-    x11, x12, x13, x21, x22, x23 = (np.ascontiguousarray(lanes[..., k]) for k in range(6))
-    z = np.empty((blocks, per, streams), np.int64)
-    t1 = np.empty_like(x11)
-    t2 = np.empty_like(x11)
+    # uint64 lanes: a value v in [0, 2m) reduces to min(v, v - m), as v - m wraps when v < m
+    x11, x12, x13, x21, x22, x23 = (lanes[..., k].astype(np.uint64) for k in range(6))
+    z = np.empty((blocks, per, streams), np.uint64)
+    t, u = np.empty_like(x11), np.empty_like(x11)
+    m1, m2, low31 = np.uint64(M1), np.uint64(M2), np.uint64(_LOW31)
     for j in range(per):
-        # y1 = (2^22 x12 + 129 x13) mod M1; Theano's shift-and-subtract form gives the same
-        np.multiply(x12, 4194304, out=t1)
-        t1 += x13 * 129
-        np.remainder(t1, M1, out=x13)          # x13's old value is dead: reuse its buffer
+        # x1: (2^22 x12 + 129 x13) mod M1, with 2^31 = 1 (mod M1): fold the high bits once
+        np.multiply(x12, np.uint64(4194304), out=t)
+        np.multiply(x13, np.uint64(129), out=u)
+        t += u
+        np.right_shift(t, np.uint64(31), out=u)
+        np.bitwise_and(t, low31, out=x13)      # x13's old value is dead: reuse its buffer
+        x13 += u
+        np.subtract(x13, m1, out=t)
+        np.minimum(x13, t, out=x13)
         x11, x12, x13 = x13, x11, x12
-        np.multiply(x21, 32768, out=t2)
-        t2 += x23 * 32769
-        np.remainder(t2, M2, out=x23)
+        # x2: (2^15 x21 + 32769 x23) mod M2, with 2^31 = 21069 (mod M2)
+        np.multiply(x21, np.uint64(32768), out=t)
+        np.multiply(x23, np.uint64(32769), out=u)
+        t += u
+        np.right_shift(t, np.uint64(31), out=u)
+        u *= np.uint64(21069)
+        np.bitwise_and(t, low31, out=x23)
+        x23 += u
+        np.subtract(x23, m2, out=t)
+        np.minimum(x23, t, out=x23)
         x21, x22, x23 = x23, x21, x22
+        # Theano's x11 - x21, plus M1 when x11 <= x21: ((x11 + M1 - 1 - x21) mod M1) + 1
         d = z[:, j, :]
-        np.subtract(x11, x21, out=d)
-        d += (d <= 0) * M1                     # x11 <= x21: add M1, so d is in [1, M1]
+        np.add(x11, np.uint64(M1 - 1), out=d)
+        d -= x21
+        np.subtract(d, m1, out=t)
+        np.minimum(d, t, out=d)
+        d += np.uint64(1)
     return z.reshape(-1)[:n]
 
 
