@@ -366,3 +366,51 @@ def test_randomstreams_draw_state_pickles():
     f()
     g = pickle.loads(pickle.dumps(f))
     np.testing.assert_array_equal(f(), g())
+
+
+def test_fma_rounds_once_like_the_c_compiler(rng):
+    from fractions import Fraction
+    from symconv.ops.random import fma, fma_kernel
+    a, b, c = (rng.standard_normal(500) * 10.0 ** rng.integers(-3, 4, 500) for _ in range(3))
+    exact = [float(Fraction(x) * Fraction(y) + Fraction(z)) for x, y, z in zip(a, b, c)]
+    np.testing.assert_array_equal(fma_kernel(np, a, b, c), exact)
+    a32, b32, c32 = a.astype(np.float32), b.astype(np.float32), c.astype(np.float32)
+    exact32 = np.array([float(Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)))
+                        for x, y, z in zip(a32, b32, c32)]).astype(np.float32)
+    np.testing.assert_array_equal(fma_kernel(np, a32, b32, c32), exact32)
+    check_grad(lambda x, y, z: fma(x, y, z), [a[:4].reshape(2, 2), b[:2], c[:1].reshape(())])
+
+
+def test_box_muller_ops():
+    from symconv.ops.random import box_muller, box_muller_truncated
+    u = np.random.default_rng(3).random(2000)
+    u1, u2 = u[:1000], u[1000:]
+    U1, U2, UF = T.dvector(), T.dvector(), T.dvector()
+    z = symconv.function([U1, U2], box_muller(U1, U2))(u1, u2)
+    r = np.sqrt(-2 * np.log(u1))
+    np.testing.assert_allclose(z, np.concatenate([r * np.cos(2 * np.pi * u2),
+                                                  r * np.sin(2 * np.pi * u2)]), rtol=1e-13)
+    n_bad = int((np.abs(z) > 2).sum())
+    trunc = symconv.function([U1, U2, UF], box_muller_truncated(U1, U2, UF))
+    t = trunc(u1, u2, np.random.default_rng(4).uniform(np.exp(-2), 1, n_bad))
+    assert t.shape == z.shape and np.abs(t).max() <= 2
+    np.testing.assert_array_equal(t[:1000 - int((np.abs(z[:1000]) > 2).sum())],
+                                  z[:1000][np.abs(z[:1000]) <= 2])
+    with pytest.raises(ValueError, match="redraws"):
+        trunc(u1, u2, np.full(n_bad + 1, 0.5))
+
+
+def test_rs_draw_and_rs_state_recompute_without_the_cache():
+    from symconv.ops import random as R
+    from symconv.ops.random_numpy import encode_state
+    srng = RandomStreams(seed=12)
+    rv = srng.normal((5,), dtype="float64")
+    assert rv.owner.op.name == "rs_draw" and rv.rng.default_update.owner.op.name == "rs_state"
+    ref = rv.rng.get_value()
+    R._AFTER.clear()   # the state op alone must draw again to know the next state
+    new_state = symconv.function([], rv.rng.default_update, no_default_updates=True)()
+    expected = ref.normal(0.0, 1.0, (5,))
+    np.testing.assert_array_equal(new_state, encode_state(ref))
+    np.testing.assert_array_equal(symconv.function([], rv)(), expected)
+    np.testing.assert_array_equal(rv.rng.get_value(borrow=True, return_internal_type=True),
+                                  encode_state(ref))

@@ -1,8 +1,8 @@
 """symconv's random streams against draws recorded from Theano 1.0.5 (tests/fixtures/).
 
-Float64 and integer draws must be equal bit for bit; float32 and float16 draws are reported
-in ulps (MRG uniform and binomial draws are exact in every dtype; Box-Muller normals go
-through NumPy's float32 log/sin/cos, not the C library's).
+Float64 and integer draws must be equal bit for bit; float32 and float16 draws too, except
+where MAX_ULP32 allows a case a few units in the last place (one float32 normal draw of the
+truncated case differs by 1 ulp from Theano's, after its fused multiply-add).
 """
 import hashlib
 import os
@@ -25,7 +25,7 @@ FIXTURE = os.path.join(HERE, "random_theano.npz")
 LIB = types.SimpleNamespace(function=symconv.function, T=T, MRG=MRG_RandomStreams,
                             RS=RandomStreams)
 # the most ulps a float32 draw may differ by, per case (0: bit for bit)
-MAX_ULP32 = {"mrg_normal": 4}
+MAX_ULP32 = {"mrg_normal": 1}
 
 
 def ulps(a: np.ndarray, b: np.ndarray) -> int:
@@ -50,31 +50,34 @@ def reference():
 
 
 def compare(name: str, got: np.ndarray, ref: dict, stats: dict) -> None:
+    """Check one draw against Theano's; count equal/differing draws and max ulps per dtype."""
     got = np.ascontiguousarray(got)
+    row = stats.setdefault(str(got.dtype), [0, 0, 0])
     if name + "#sha256" in ref:
         digest = hashlib.sha256(got.tobytes()).hexdigest()
         head = ref[name + "#head"]
         assert str(ref[name + "#sha256"]) == f"{got.dtype}{got.shape}{digest}", (
             name, ulps(got.reshape(-1)[:head.size], head))
-        stats["exact"] += got.size
+        row[0] += got.size
         return
     want = ref[name]
     assert got.dtype == want.dtype and got.shape == want.shape, (name, got.dtype, got.shape,
                                                                 want.dtype, want.shape)
+    same = int((got == want).sum()) if got.dtype.kind == "f" else got.size
     if np.array_equal(got, want):
-        stats["exact"] += got.size
+        row[0] += got.size
         return
     assert got.dtype.kind == "f" and got.dtype != np.float64, f"{name}: not bit for bit"
     diff = ulps(got, want)
-    stats["ulp"] = max(stats["ulp"], diff)
-    stats["inexact"] += int((got != want).sum())
-    stats["exact"] += int((got == want).sum())
+    row[0] += same
+    row[1] += got.size - same
+    row[2] = max(row[2], diff)
     assert diff <= MAX_ULP32.get(name.split("/")[0], 0), f"{name}: {diff} ulps"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
 def test_same_numbers_as_theano(case, reference):
-    stats = {"exact": 0, "inexact": 0, "ulp": 0}
+    stats: dict = {}
     with symconv.config.change_flags(floatX="float32"):
         results = case(LIB)
     prefix = case.__name__ + "/"
@@ -82,5 +85,5 @@ def test_same_numbers_as_theano(case, reference):
     assert {prefix + k for k in results} == expected
     for key, value in results.items():
         compare(prefix + key, np.asarray(value), reference, stats)
-    print(f"{case.__name__}: {stats['exact']} draws equal, {stats['inexact']} within "
-          f"{stats['ulp']} ulp")
+    print(case.__name__, ", ".join(f"{dtype}: {a} equal, {b} differ (max {u} ulp)"
+                                   for dtype, (a, b, u) in sorted(stats.items())))

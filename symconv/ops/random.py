@@ -94,22 +94,101 @@ mrg_uniform_state = Op("mrg_uniform_state", _mrg_state_infer, _mrg_state_kernel,
                        doc="The MRG state after mrg_uniform drew prod(size) numbers from it.")
 
 
-def _truncnorm_infer(z0: TensorType, z1: TensorType, cos_t: TensorType, sin_t: TensorType,
-                     r_fix: TensorType) -> TensorType:
-    return TensorType(z0.dtype, (None,))
+# ---- the arithmetic Theano's compiled C does around the draws ------------------------------
+# Theano's g++ build contracts the fused ``u * (high - low) + low`` into one fused multiply-add,
+# and its float32 log/sqrt/sin/cos are the C library's correctly rounded ones: these ops do the
+# same with NumPy (FMA by error-free transformations; float32 functions through float64).
+
+def _two_prod(a: Any, b: Any) -> tuple[Any, Any]:
+    # Dekker: p + e == a * b exactly (Veltkamp split into 26-bit halves)
+    p = a * b
+    big = 134217729.0    # 2^27 + 1
+    t = big * a
+    ah = t - (t - a)
+    t = big * b
+    bh = t - (t - b)
+    al, bl = a - ah, b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-def _truncnorm_kernel(xp: Any, z0: Any, z1: Any, cos_t: Any, sin_t: Any, r_fix: Any) -> Any:
-    # Theano's assembly: valid z0, resampled z0, valid z1, resampled z1 (in that order)
+def fma_kernel(xp: Any, a: Any, b: Any, c: Any) -> Any:
+    """a * b + c rounded once (the last bit may differ only in double-rounding ties)."""
+    dtype = xp.result_type(a, b, c)
+    if dtype != xp.float64:   # float32/16 products are exact in float64: one rounding there
+        a64, b64, c64 = (xp.asarray(v, xp.float64) for v in (a, b, c))
+        return (a64 * b64 + c64).astype(dtype)
+    p, e = _two_prod(xp.asarray(a), xp.asarray(b))
+    s = p + c
+    v = s - p
+    return s + (((p - (s - v)) + (c - v)) + e)     # Knuth's two-sum error plus the product's
+
+
+def _fma_infer(a: TensorType, b: TensorType, c: TensorType) -> TensorType:
+    from symconv.ops.elemwise import broadcast_shape, upcast
+    dtype = upcast(a.dtype, b.dtype, c.dtype)
+    if dtype not in ("float16", "float32", "float64"):
+        raise TypeError(f"fma: inputs must be floats, got {a.dtype}, {b.dtype}, {c.dtype}")
+    return TensorType(dtype, broadcast_shape("fma", [a, b, c]))
+
+
+def _fma_prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
+    from symconv.ops.elemwise import _prepare
+    return _prepare(inputs, params)
+
+
+fma = Op("fma", _fma_infer, fma_kernel, lambda g, out, a, b, c: [g * b, g * a, g],
+         prepare=_fma_prepare,
+         doc="a * b + c with one rounding, as Theano's compiled C computes u * (hi - lo) + lo.")
+
+
+def _per_op(fn: Any, x: Any) -> Any:
+    # one C library call on a float32 value: evaluate in float64, round once to float32
+    return fn(x) if x.dtype == np.float64 else fn(x.astype(np.float64)).astype(x.dtype)
+
+
+def _box_muller(u1: Any, u2: Any) -> tuple[Any, Any, Any]:
+    """r, cos(theta), sin(theta) of Theano's Box-Muller, each step rounded as its C does."""
+    r = _per_op(np.sqrt, np.asarray(-2.0, u1.dtype) * _per_op(np.log, u1))
+    theta = np.asarray(2.0 * np.pi, u2.dtype) * u2
+    return r, _per_op(np.cos, theta), _per_op(np.sin, theta)
+
+
+def _box_muller_infer(u1: TensorType, u2: TensorType, *rest: TensorType) -> TensorType:
+    if u1.dtype not in ("float16", "float32", "float64") or u1.ndim != 1 or u2 != u1:
+        raise TypeError(f"box_muller: u1 and u2 must be float vectors of one type, got {u1} "
+                        f"and {u2}")
+    return TensorType(u1.dtype, (None,))
+
+
+def _box_muller_kernel(xp: Any, u1: Any, u2: Any) -> Any:
+    r, cos_t, sin_t = _box_muller(_host(u1), _host(u2))
+    out = np.concatenate([r * cos_t, r * sin_t])
+    return out if xp is np else xp.asarray(out)
+
+
+box_muller = Op("box_muller", _box_muller_infer, _box_muller_kernel, _no_grad,
+                doc="Normal draws z0 = r cos(theta), z1 = r sin(theta) from two uniform halves.")
+
+
+def _truncated_kernel(xp: Any, u1: Any, u2: Any, u_fix: Any) -> Any:
+    # Theano's assembly: valid z0, redrawn z0, valid z1, redrawn z1 (in that order)
+    r, cos_t, sin_t = _box_muller(_host(u1), _host(u2))
+    z0, z1 = r * cos_t, r * sin_t
+    r_fix = _box_muller(_host(u_fix), _host(u_fix))[0]
     bad0 = (z0 < -2.0) | (z0 > 2.0)
     bad1 = (z1 < -2.0) | (z1 > 2.0)
     n0 = int(bad0.sum())
-    return xp.concatenate([z0[~bad0], r_fix[:n0] * cos_t[bad0], z1[~bad1],
-                           r_fix[n0:] * sin_t[bad1]])
+    if r_fix.size != n0 + int(bad1.sum()):
+        raise ValueError(f"box_muller_truncated: {r_fix.size} redraws for "
+                         f"{n0 + int(bad1.sum())} values outside [-2, 2]")
+    out = np.concatenate([z0[~bad0], r_fix[:n0] * cos_t[bad0], z1[~bad1],
+                          r_fix[n0:] * sin_t[bad1]])
+    return out if xp is np else xp.asarray(out)
 
 
-truncnorm_join = Op("truncnorm_join", _truncnorm_infer, _truncnorm_kernel, _no_grad,
-                    doc="MRG normal(truncate=True): keep |z| <= 2 and append the redrawn ones.")
+box_muller_truncated = Op(
+    "box_muller_truncated", _box_muller_infer, _truncated_kernel, _no_grad,
+    doc="Box-Muller keeping |z| <= 2 and redrawing the rest from u_fix (Theano's truncate).")
 
 
 # ---- NumPy RandomState --------------------------------------------------------------------

@@ -16,8 +16,8 @@ from symconv.gradient import disconnected_grad
 from symconv.graph import Constant, SharedVariable, Variable, as_tensor_variable, constant
 from symconv.ops import mrg
 from symconv.ops.elemwise import cast, upcast
-from symconv.ops.random import (choice_from_uniform, mrg_uniform, mrg_uniform_state,
-                                multinomial_from_uniform, truncnorm_join)
+from symconv.ops.random import (box_muller, box_muller_truncated, choice_from_uniform, fma,
+                                mrg_uniform, mrg_uniform_state, multinomial_from_uniform)
 from symconv.shared import shared
 
 __all__ = ["MRG_RandomStreams", "guess_n_streams"]
@@ -66,6 +66,13 @@ def _check_size(size: Any) -> Variable:
             raise ValueError(f"only variables and integers are allowed in a size tuple; got "
                              f"{i!r} in {size}")
     return as_tensor_variable(tuple(size), ndim=1)
+
+
+def _is_value(var: Variable, value: float) -> bool:
+    # x * 1 + 0 needs no node: Theano's fused multiply-add gives x back exactly
+    while var.owner is not None and var.owner.op.name in ("disconnected_grad", "cast"):
+        var = var.owner.inputs[0]
+    return isinstance(var, Constant) and var.data.size == 1 and bool(var.data == value)
 
 
 def _size_vector(size: Any) -> Variable:
@@ -179,7 +186,7 @@ class MRG_RandomStreams:
         new_rstate = mrg_uniform_state(node_rstate, v_size, ndim=int(ndim))
         node_rstate.default_update = new_rstate
         self.state_updates.append((node_rstate, new_rstate, size, orig_nstreams))
-        r = u * (high - low) + low
+        r = u if _is_value(low, 0) and _is_value(high, 1) else fma(u, high - low, low)
         if r.type.broadcastable != u.type.broadcastable:
             raise NotImplementedError("Increase the size to match the broadcasting pattern of "
                                       "`low` and `high` arguments")
@@ -261,25 +268,20 @@ class MRG_RandomStreams:
                                nstreams=nstreams, **kwargs)
         u1 = uniform[:n_even // 2]
         u2 = uniform[n_even // 2:]
-        r = T.sqrt(-2.0 * T.log(u1))
-        theta = constant(np.array(2.0 * np.pi, dtype=dtype)) * u2
-        cos_theta, sin_theta = T.cos(theta), T.sin(theta)
-        z0, z1 = r * cos_theta, r * sin_theta
         if truncate:
-            n_fix = (T.sum((z0 < -2.0) | (z0 > 2.0), dtype="int64")
-                     + T.sum((z1 < -2.0) | (z1 > 2.0), dtype="int64"))
+            z = box_muller(u1, u2)
+            n_fix = T.sum((z < -2.0) | (z > 2.0), dtype="int64")
             lower = constant(1.0 / np.e ** 2, dtype=dtype)
             u_fix = self.uniform((n_fix,), low=lower, high=1.0, ndim=1, dtype=dtype,
                                  nstreams=nstreams, **kwargs)
-            r_fix = T.sqrt(-2.0 * T.log(u_fix))
-            norm_samples = truncnorm_join(z0, z1, cos_theta, sin_theta, r_fix)
+            norm_samples = box_muller_truncated(u1, u2, u_fix)
         else:
-            norm_samples = T.concatenate([z0, z1])
+            norm_samples = box_muller(u1, u2)
         samples = norm_samples[:n_odd]
         if ndim is None:
             ndim = size.type.shape[0]
         samples = T.reshape(samples, size, ndim=ndim)
-        return samples * std + avg
+        return samples if _is_value(std, 1) and _is_value(avg, 0) else fma(samples, std, avg)
 
     def truncated_normal(self, size: Any, avg: Any = 0.0, std: Any = 1.0,
                          ndim: int | None = None, dtype: str | None = None,
@@ -290,8 +292,3 @@ class MRG_RandomStreams:
         return self.normal(size=size, avg=avg, std=std, truncate=True, ndim=ndim,
                            dtype=dtype, nstreams=nstreams, **kwargs)
 
-
-def is_constant_size(size: Any) -> bool:
-    """True when ``size`` is known when the graph is built."""
-    return isinstance(size, Constant) or isinstance(size, (tuple, list)) and all(
-        isinstance(i, (int, np.integer)) for i in size)
