@@ -414,3 +414,15 @@ def test_rs_draw_and_rs_state_recompute_without_the_cache():
     np.testing.assert_array_equal(symconv.function([], rv)(), expected)
     np.testing.assert_array_equal(rv.rng.get_value(borrow=True, return_internal_type=True),
                                   encode_state(ref))
+
+
+def test_random_page_example_runs():
+    import re
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[1] / "docs" / "random.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", page, re.DOTALL)[0]
+    scope: dict = {}
+    exec(compile(code, "docs/random.md", "exec"), scope)  # noqa: S102  (the page's example)
+    a, b = scope["corrupt"](np.ones((2, 3), "float32")), scope["corrupt"](np.ones((2, 3),
+                                                                                  "float32"))
+    assert set(np.unique(np.concatenate([a, b]))) <= {0.0, 1.0} and not np.array_equal(a, b)
