@@ -125,6 +125,11 @@ def test_symbolic_size_and_dtype_rules():
         assert r.normal((2, 3)).dtype == "float32"
     assert r.binomial((3,), p=0.5).dtype == "int64"
     assert r.uniform((1, 4)).broadcastable == (True, False)
+    n = T.lscalar()
+    u = r.uniform((n, 1), dtype="float64")
+    assert u.broadcastable == (False, True)
+    v = T.dvector()
+    assert symconv.function([n, v], u + v)(3, np.zeros(5)).shape == (3, 5)
 
 
 def test_bad_arguments_raise_clearly():

@@ -55,14 +55,19 @@ def _mrg_check(rstate: Variable, size: Variable, ndim: int, op: str) -> None:
     _check_size_type(op, size, ndim)
 
 
-def _mrg_uniform_infer(rstate: Variable, size: Variable, dtype: str, ndim: int) -> TensorType:
+def _mrg_uniform_infer(rstate: Variable, size: Variable, dtype: str, ndim: int,
+                       shape: tuple | None = None) -> TensorType:
+    # shape: the static sizes known when size was a tuple (ints, constants or None)
     _mrg_check(rstate, size, ndim, "mrg_uniform")
     if dtype not in ("float16", "float32", "float64"):
         raise TypeError(f"mrg_uniform: dtype must be float16, float32 or float64, got {dtype!r}")
-    return TensorType(dtype, _static_size(size, ndim))
+    if shape is not None and len(shape) != ndim:
+        raise TypeError(f"mrg_uniform: static shape {shape} has not {ndim} entries")
+    return TensorType(dtype, shape if shape is not None else _static_size(size, ndim))
 
 
-def _mrg_uniform_kernel(xp: Any, rstate: Any, size: Any, dtype: str, ndim: int) -> Any:
+def _mrg_uniform_kernel(xp: Any, rstate: Any, size: Any, dtype: str, ndim: int,
+                        shape: tuple | None = None) -> Any:
     shape = _sizes(size)
     if len(shape) != ndim:
         raise ValueError(f"mrg_uniform: size {shape} has {len(shape)} entries, expected {ndim}")

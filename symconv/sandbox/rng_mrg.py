@@ -182,7 +182,11 @@ class MRG_RandomStreams:
             ndim = v_size.type.shape[0]
             if ndim is None:
                 raise ValueError(f"the length of size {size} is not known; pass ndim")
-        u = mrg_uniform(node_rstate, v_size, dtype=dtype, ndim=int(ndim))
+        static = None
+        if isinstance(size, tuple) and len(size) == ndim:   # Theano: size 1 is broadcastable
+            static = tuple(int(s) if isinstance(s, (int, np.integer)) else
+                           int(s.data) if isinstance(s, Constant) else None for s in size)
+        u = mrg_uniform(node_rstate, v_size, dtype=dtype, ndim=int(ndim), shape=static)
         new_rstate = mrg_uniform_state(node_rstate, v_size, ndim=int(ndim))
         node_rstate.default_update = new_rstate
         self.state_updates.append((node_rstate, new_rstate, size, orig_nstreams))
