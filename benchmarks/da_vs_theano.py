@@ -79,7 +79,8 @@ def compare(a_path, b_path):
                       f"MRG_RandomStreams(RandomState(123).randint(2**30)) corruption",
             "note": f"{ca.size} training steps; largest relative difference of a step's "
                     f"cost: {rel.max():.2e} (same corruption masks: only float32 summation "
-                    f"order differs). Seconds on a machine shared with other agents.",
+                    f"order differs). Seconds are wall time on 2 cores shared with other agents "
+                    f"(load average 8-17): not a speed comparison.",
             "results": rows,
             "costs": {a["library"]: a["costs"], b["library"]: b["costs"]}}
 
