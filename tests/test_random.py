@@ -342,14 +342,17 @@ def test_randomstreams_reseed_and_methods():
     srng = RandomStreams(seed=1)
     draws = [srng.random_integers((50,), low=2, high=5), srng.permutation((3,), n=4),
              srng.multinomial((2,), n=7, pvals=[0.5, 0.5]), srng.choice((6,), a=3),
-             srng.binomial((5,), n=3, p=0.4)]
+             srng.binomial((5,), n=3, p=0.4), srng.poisson((4,), lam=3.0)]
     f = symconv.function([], draws)
     first = f()
-    ints, perms, multi, choice, binom = first
+    ints, perms, multi, choice, binom, pois = first
     assert ints.min() >= 2 and ints.max() <= 5 and set(ints.tolist()) == {2, 3, 4, 5}
     assert perms.shape == (3, 4) and all(sorted(p) == [0, 1, 2, 3] for p in perms.tolist())
     assert multi.shape == (2, 2) and (multi.sum(axis=1) == 7).all()
     assert choice.max() < 3 and binom.max() <= 3
+    master = np.random.RandomState(1)
+    seeds = [master.randint(2 ** 30) for _ in range(6)]
+    np.testing.assert_array_equal(pois, np.random.RandomState(seeds[5]).poisson(3.0, (4,)))
     srng.seed()
     for a, b in zip(first, f()):
         np.testing.assert_array_equal(a, b)

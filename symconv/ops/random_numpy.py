@@ -122,6 +122,7 @@ _METHODS: dict[str, Callable[..., Any]] = {
     "uniform": lambda rng, size, low, high: rng.uniform(low, high, size),
     "normal": lambda rng, size, avg, std: rng.normal(avg, std, size),
     "binomial": lambda rng, size, n, p: rng.binomial(n, p, size),
+    "poisson": lambda rng, size, lam: rng.poisson(lam, size),
     "random_integers": lambda rng, size, low, high: _random_integers(rng, low, high, size),
     "choice": lambda rng, size, a, replace, p: _choice(rng, a, replace, p, size),
     "permutation": lambda rng, size, n: _permutation(rng, n, size),

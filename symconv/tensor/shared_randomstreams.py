@@ -164,7 +164,8 @@ class RandomStreams:
         seed = int(self.gen_seedgen.randint(2 ** 30))
         rng = randomstate_shared(np.random.RandomState(seed), borrow=True)
         args = [as_tensor_variable(a) for a in args]
-        bcast_args = args if method not in ("choice", "permutation") else []
+        # Theano infers the shape from the arguments except for these three
+        bcast_args = args if method not in ("choice", "permutation", "poisson") else []
         if method == "multinomial":
             bcast_args = [args[0], args[1][..., 0]]
         if method == "permutation" and (size is None or isinstance(size, tuple) and not size):
@@ -204,6 +205,13 @@ class RandomStreams:
         """Successes in ``n`` trials of probability ``p``."""
         p = prob if prob is not None else p
         return self.gen("binomial", size, [n, p], ndim, dtype)
+
+    def poisson(self, size: Any = None, lam: Any = None, ndim: int | None = None,
+                dtype: str = "int64") -> RandomVariable:
+        """Poisson counts with expectation ``lam``; ``size`` or ``ndim`` must be given."""
+        if lam is None:
+            raise TypeError("poisson: give lam")
+        return self.gen("poisson", size, [lam], ndim, dtype)
 
     def random_integers(self, size: Any = None, low: Any = 0, high: Any = 1,
                         ndim: int | None = None, dtype: str = "int64") -> RandomVariable:
