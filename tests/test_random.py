@@ -434,3 +434,19 @@ def test_random_page_example_runs():
     a, b = scope["corrupt"](np.ones((2, 3), "float32")), scope["corrupt"](np.ones((2, 3),
                                                                                   "float32"))
     assert set(np.unique(np.concatenate([a, b]))) <= {0.0, 1.0} and not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode", ["DebugMode", "FAST_COMPILE"])
+def test_every_draw_has_its_inferred_type(mode):
+    # DebugMode checks each node's value against its inferred dtype and static shape
+    r, s = MRG_RandomStreams(4), RandomStreams(seed=4)
+    p = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]], "float32")
+    draws = [r.uniform((3, 1), dtype="float16"), r.uniform((2,), low=1.0, high=3.0),
+             r.normal((5,), dtype="float32"), r.truncated_normal((7,)), r.binomial((4,)),
+             r.multinomial(pvals=p, n=2), r.choice(size=2, replace=False, p=p),
+             s.uniform((2, 2)), s.permutation((2,), n=3), s.multinomial((2,), n=4),
+             s.random_integers((3,), low=1, high=6), s.choice((2,), a=5, replace=False)]
+    values = symconv.function([], draws, mode=mode)()
+    for var, value in zip(draws, values):
+        assert value.dtype == var.dtype and value.ndim == var.ndim
+        assert all(a is None or a == b for a, b in zip(var.type.shape, value.shape))
