@@ -64,6 +64,9 @@ def test_raw_draws_and_advance_match_naive(streams, n, lanes, monkeypatch):
     rstate = mrg.substream_states(np.array([12345] * 6, np.int32), streams)
     want, state_after = naive_draws(rstate, n)
     assert mrg.raw_draws(rstate, n).tolist() == want
+    for dtype in ("float32", "float64"):   # scaled inside the loop = scaled afterwards
+        np.testing.assert_array_equal(mrg.raw_draws(rstate, n, dtype),
+                                      mrg.scale(np.array(want, np.uint64), dtype))
     np.testing.assert_array_equal(mrg.advance(rstate, n), state_after)
 
 

@@ -97,8 +97,9 @@ def advance(rstate: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
-    """The n integers in [1, M1] Theano's mrg_uniform scales, in its element order.
+def raw_draws(rstate: np.ndarray, n: int, dtype: str | None = None) -> np.ndarray:
+    """The n integers in [1, M1] Theano's mrg_uniform scales, in its element order; with
+    ``dtype`` float32 or float64, already scaled as ``scale`` does (one pass less over memory).
 
     Element i comes from stream i % S at its step i // S. The recurrences of all streams run
     side by side; when there are few streams, each one's steps are also cut into blocks whose
@@ -110,7 +111,7 @@ def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
                          f"{rstate.shape}")
     streams = rstate.shape[0]
     if n == 0:
-        return np.empty(0, np.uint64)
+        return np.empty(0, dtype or np.uint64)
     steps = -(-n // streams)
     blocks = max(1, min(steps, _LANES // streams))
     per = -(-steps // blocks)
@@ -122,8 +123,10 @@ def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
     lanes = np.stack(starts)                   # (blocks, streams, 6)
     # uint64 lanes: a value v in [0, 2m) reduces to min(v, v - m), as v - m wraps when v < m
     x11, x12, x13, x21, x22, x23 = (lanes[..., k].astype(np.uint64) for k in range(6))
-    z = np.empty((blocks, per, streams), np.uint64)
+    z = np.empty((blocks, per, streams), dtype or np.uint64)
+    norm = {None: None, "float32": NORM32, "float64": np.float64(NORM64)}[dtype]
     t, u = np.empty_like(x11), np.empty_like(x11)
+    d = np.empty_like(x11)
     m1, m2, low31 = np.uint64(M1), np.uint64(M2), np.uint64(_LOW31)
     for j in range(per):
         # x1: (2^22 x12 + 129 x13) mod M1, with 2^31 = 1 (mod M1): fold the high bits once
@@ -148,12 +151,15 @@ def raw_draws(rstate: np.ndarray, n: int) -> np.ndarray:
         np.minimum(x23, t, out=x23)
         x21, x22, x23 = x23, x21, x22
         # Theano's x11 - x21, plus M1 when x11 <= x21: ((x11 + M1 - 1 - x21) mod M1) + 1
-        d = z[:, j, :]
+        if norm is None:
+            d = z[:, j, :]
         np.add(x11, np.uint64(M1 - 1), out=d)
         d -= x21
         np.subtract(d, m1, out=t)
         np.minimum(d, t, out=d)
         d += np.uint64(1)
+        if norm is not None:   # C: the int becomes a float of the output dtype, times NORM
+            np.multiply(d, norm, out=z[:, j, :], dtype=z.dtype, casting="unsafe")
     return z.reshape(-1)[:n]
 
 

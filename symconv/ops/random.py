@@ -74,7 +74,10 @@ def _mrg_uniform_kernel(xp: Any, rstate: Any, size: Any, dtype: str, ndim: int,
     n = int(np.prod(shape, dtype=np.int64))
     if n > mrg.M1:
         raise ValueError("rng_mrg does not support more than (2**31 - 1) samples")
-    out = mrg.scale(mrg.raw_draws(_host(rstate), n), dtype).reshape(shape)
+    if dtype == "float16":
+        out = mrg.scale(mrg.raw_draws(_host(rstate), n), dtype).reshape(shape)
+    else:
+        out = mrg.raw_draws(_host(rstate), n, dtype).reshape(shape)
     return out if xp is np else xp.asarray(out)
 
 
