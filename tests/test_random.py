@@ -453,3 +453,15 @@ def test_every_draw_has_its_inferred_type(mode):
     for var, value in zip(draws, values):
         assert value.dtype == var.dtype and value.ndim == var.ndim
         assert all(a is None or a == b for a, b in zip(var.type.shape, value.shape))
+
+
+def test_mrg_cuda_kernel_compiles_with_nvrtc():
+    nvrtc = pytest.importorskip("symconv.backends.cuda.nvrtc")
+    try:
+        nvrtc.version()
+    except nvrtc.NvrtcUnavailable as err:
+        pytest.skip(f"libnvrtc cannot be loaded ({err})")
+    from symconv.backends.cuda.random import mrg_uniform_source
+    sources = [mrg_uniform_source(d) for d in ("float32", "float64")]
+    assert len({name for name, _ in sources}) == 2
+    assert nvrtc.compile_many(sources) == 2

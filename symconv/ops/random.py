@@ -92,9 +92,9 @@ def _mrg_state_infer(rstate: Variable, size: Variable, ndim: int) -> TensorType:
 
 
 def _mrg_state_kernel(xp: Any, rstate: Any, size: Any, ndim: int) -> Any:
+    # a NumPy array on every backend: int shared values, states included, live on the host
     n = int(np.prod(_sizes(size), dtype=np.int64))
-    out = mrg.advance(_host(rstate), n)
-    return out if xp is np else xp.asarray(out)
+    return mrg.advance(_host(rstate), n)
 
 
 mrg_uniform_state = Op("mrg_uniform_state", _mrg_state_infer, _mrg_state_kernel, _no_grad,
@@ -263,7 +263,7 @@ def _rs_state_kernel(xp: Any, state: Any, size: Any, *args: Any, method: str) ->
     new = _AFTER.get(_rs_key(host, size, args, method))
     if new is None:
         _, new = _rs_run(host, size, args, method)
-    return new.copy() if xp is np else xp.asarray(new)
+    return new.copy()     # on the host on every backend, as the state's shared variable
 
 
 rs_state = Op("rs_state", _rs_state_infer, _rs_state_kernel, _no_grad,
