@@ -366,9 +366,11 @@ def test_shuffle_row_elements_permutes_each_row():
     x = T.dmatrix()
     f = symconv.function([x], srng.shuffle_row_elements(x))
     a = np.arange(20.0).reshape(4, 5)
-    out = f(a)
+    shuffled = srng.shuffle_row_elements(x)
+    out, perm = symconv.function([x], [shuffled, shuffled.permutation])(a)
     np.testing.assert_array_equal(np.sort(out, axis=1), a)
-    assert not np.array_equal(out, a)
+    np.testing.assert_array_equal(out, np.take_along_axis(a, perm, axis=1))
+    assert not np.array_equal(out, a) and not np.array_equal(f(a), a)
 
 
 def test_randomstreams_draw_state_pickles():

@@ -14,7 +14,7 @@ import numpy as np
 from symconv.config import config
 from symconv.graph import Constant, SharedVariable, TensorType, Variable, as_tensor_variable
 from symconv.ops.elemwise import cast, upcast
-from symconv.ops.random import permute_row_elements, rs_draw, rs_state
+from symconv.ops.random import permute_row_elements_op, rs_draw, rs_state
 from symconv.ops.random_numpy import STATE_SIZE, decode_state, encode_state
 
 __all__ = ["RandomStreams", "RandomStateSharedVariable", "randomstate_shared"]
@@ -53,7 +53,8 @@ def randomstate_shared(value: np.random.RandomState, name: str | None = None,
 
 
 class RandomVariable(Variable):
-    """A draw: ``.rng`` is its RandomState shared variable, ``.update`` its (rng, new) pair."""
+    """A draw: ``.rng`` is its RandomState shared variable, ``.update`` its (rng, new) pair
+    (and ``.permutation`` the permutation of a ``shuffle_row_elements`` result)."""
 
     __slots__ = ("rng", "update", "permutation")
 
@@ -241,10 +242,13 @@ class RandomStreams:
         return self.gen("multinomial", size, [n, pvals], ndim, dtype, 1,
                         (pvals.type.shape[-1],))
 
-    def shuffle_row_elements(self, input: Any) -> Variable:
-        """``input`` with every row (last axis) shuffled by a fresh permutation."""
+    def shuffle_row_elements(self, input: Any) -> RandomVariable:
+        """``input`` with every row (last axis) shuffled by a fresh permutation (its
+        ``.permutation``)."""
         input = as_tensor_variable(input)
         perm = self.permutation(size=input.shape[:-1], n=input.shape[-1],
                                 ndim=input.ndim - 1)
-        shuffled = permute_row_elements(input, perm)
+        node = permute_row_elements_op.make_node([input, perm], {"inverse": False})
+        shuffled = node.out = RandomVariable(node.out.type, node)
+        shuffled.permutation, shuffled.rng, shuffled.update = perm, perm.rng, perm.update
         return shuffled
