@@ -77,6 +77,29 @@ def _check_update(var: Any, value: Any) -> Variable:
     return value
 
 
+def _add_default_updates(outputs: list[Variable], targets: list[SharedVariable],
+                         values: list[Variable], no_default_updates: Any) -> None:
+    """Append the ``default_update`` of every shared variable the graph reads (Theano's rule:
+    not for variables with an explicit update, nor any when ``no_default_updates`` is True,
+    nor those it lists); a default update's own graph may bring in more."""
+    if no_default_updates is True:
+        return
+    skip = {id(v) for v in (no_default_updates or ())}
+    seen: set[int] = set()
+    todo = outputs + values
+    while todo:
+        found = []
+        for var in graph_inputs(todo):
+            if (isinstance(var, SharedVariable) and id(var) not in seen
+                    and id(var) not in skip and var.default_update is not None
+                    and not any(var is t for t in targets)):
+                seen.add(id(var))
+                targets.append(var)
+                values.append(_check_update(var, var.default_update))
+                found.append(values[-1])
+        todo = found
+
+
 def _check_given(key: Any, value: Any) -> tuple[Variable, Variable]:
     if not isinstance(key, Variable) or isinstance(key, Constant):
         raise TypeError(f"givens keys must be symbolic variables (inputs or shared variables), "
@@ -315,7 +338,7 @@ def _rebuild_function(spec: dict, state: dict | None = None) -> Function:
 
 
 def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
-             updates: Any = None, givens: Any = None, no_default_updates: bool = False,
+             updates: Any = None, givens: Any = None, no_default_updates: Any = False,
              accept_inplace: bool = False, name: str | None = None,
              rebuild_strict: bool = True, allow_input_downcast: bool | None = None,
              profile: bool | None = None, on_unused_input: str | None = None) -> Function:
@@ -331,6 +354,8 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         New values written to shared variables after every output and update is computed.
     givens : dict or list of pairs, optional
         Variables substituted in the graph before compiling (e.g. minibatch slices of data).
+    no_default_updates : bool or list of SharedVariable, optional
+        True: apply no shared variable's ``default_update``; a list: not those variables'.
     allow_input_downcast : bool, optional
         True: inputs are cast to their dtype even with precision loss; None: only Python floats
         are cast to floatX; False: no lossy casts.
@@ -345,7 +370,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
     from symconv.rewrite import rewrite_graph
     spec = dict(inputs=inputs, outputs=outputs, mode=mode, updates=updates, givens=givens,
                 name=name, allow_input_downcast=allow_input_downcast, profile=profile,
-                on_unused_input=on_unused_input)
+                on_unused_input=on_unused_input, no_default_updates=no_default_updates)
     on_unused_input = on_unused_input or config.on_unused_input
     if on_unused_input not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got "
@@ -385,12 +410,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
             raise ValueError(f"shared variable {var} has two updates")
         values.append(_check_update(var, value))
         targets.append(var)
-    if not no_default_updates:
-        for var in graph_inputs(out_list + values):
-            if (isinstance(var, SharedVariable) and var.default_update is not None
-                    and not any(var is t for t in targets)):
-                targets.append(var)
-                values.append(_check_update(var, var.default_update))
+    _add_default_updates(out_list, targets, values, no_default_updates)
 
     replace = dict(_check_given(k, v) for k, v in _as_pairs(givens, "givens"))
     graph = clone_replace(out_list + values, replace) if replace else out_list + values

@@ -308,7 +308,8 @@ class Op:
     def __init__(self, name: str, infer: Callable, kernel: Callable,
                  grad: Callable | None = None, *, prepare: Callable | None = None,
                  elemwise: Any = None, view: bool = False, differentiable: bool = True,
-                 infer_vars: bool = False, doc: str | None = None) -> None:
+                 infer_vars: bool = False, doc: str | None = None,
+                 nondeterministic: bool = False) -> None:
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         self.name = name
@@ -321,6 +322,8 @@ class Op:
         self.view = view            # result may alias its first input's memory
         self.differentiable = differentiable and grad is not None
         self.infer_vars = infer_vars  # infer reads input variables (constant values), not types
+        # a random draw: never merged with an equal-looking node nor folded into a constant
+        self.nondeterministic = nondeterministic
         self.__doc__ = doc
         OPS[name] = self
 

@@ -114,7 +114,7 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
         else:
             new = var
         key = new.owner.key()
-        merged = seen_nodes.get(key)
+        merged = None if node.op.nondeterministic else seen_nodes.get(key)
         if merged is not None:     # merge: an equal computation already exists
             memo[id(var)] = merged
             changed = True
@@ -162,6 +162,8 @@ def _intern(var: Variable, seen_nodes: dict, seen_consts: dict, done: set[int]) 
         rebuilt = apply(node.op, inputs, node.params)
         rebuilt.name, rebuilt.trace = var.name, var.trace
         var = rebuilt
+    if node.op.nondeterministic:
+        return var
     found = seen_nodes.setdefault(var.owner.key(), var)
     done.add(id(found))
     return found

@@ -6,5 +6,6 @@ from symconv.tensor.basic import *  # noqa: F401,F403
 from symconv.tensor.basic import abs, all, any, max, min, pow, round, sum  # noqa: F401
 from symconv.gradient import grad, disconnected_grad, zero_grad  # noqa: F401
 from symconv.tensor import nnet  # noqa: F401
+from symconv.tensor import shared_randomstreams  # noqa: F401
 
 as_tensor = as_tensor_variable
