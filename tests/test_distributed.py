@@ -219,12 +219,12 @@ def _mpiexec() -> str:
     return found
 
 
-def _launch(script: str, *args: str, timeout: float = 60, float64: bool = False
-            ) -> subprocess.CompletedProcess:
+def _launch(script: str, *args: str, timeout: float = 60, float64: bool = False,
+            flags: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in collective.LAUNCHER_VARS}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    if float64:
-        env["SYMCONV_FLAGS"] = "floatX=float64"
+    if float64 or flags:
+        env["SYMCONV_FLAGS"] = flags or "floatX=float64"
     return subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(SCRIPTS / script), *args],
                           capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
 
@@ -295,3 +295,30 @@ def test_lenet_distributed_checkpoint_is_saved_by_rank_0_and_resumed_everywhere(
     for res in ranks:
         assert res["resumed_valid"] == res["trained_valid"]
         assert res["resumed_test"] == res["trained_test"]
+
+
+def _nccl_unavailable() -> str | None:
+    try:
+        import cupy
+        from cupy.cuda import nccl
+        if cupy.cuda.runtime.getDeviceCount() < 2:   # NCCL refuses two ranks on one GPU
+            return "needs 2 CUDA GPUs (NCCL rejects two ranks on one device)"
+        if not nccl.available:
+            return "CuPy was built without NCCL"
+    except Exception as err:  # noqa: BLE001  (any failure to reach a GPU means: skip)
+        return f"CuPy/NCCL unavailable: {err}"
+    return None
+
+
+@pytest.mark.gpu
+def test_two_ranks_reduce_cupy_arrays_through_nccl(tmp_path):
+    reason = _nccl_unavailable()
+    if reason:
+        pytest.skip(reason)
+    _check(_launch("nccl_step.py", str(tmp_path / "out"), flags="device=cuda,floatX=float64"))
+    base = np.arange(6.0).reshape(2, 3)
+    for r in range(2):
+        res = json.loads((tmp_path / f"out.{r}.json").read_text())
+        for label in ("plain", "overlap"):
+            np.testing.assert_allclose(res[label][0], 3 * base)
+            np.testing.assert_allclose(res[label][1], np.full(3, 1.5))
