@@ -297,12 +297,12 @@ def test_lenet_distributed_checkpoint_is_saved_by_rank_0_and_resumed_everywhere(
         assert res["resumed_test"] == res["trained_test"]
 
 
-def _nccl_unavailable() -> str | None:
+def _nccl_unavailable(gpus: int) -> str | None:
     try:
         import cupy
         from cupy.cuda import nccl
-        if cupy.cuda.runtime.getDeviceCount() < 2:   # NCCL refuses two ranks on one GPU
-            return "needs 2 CUDA GPUs (NCCL rejects two ranks on one device)"
+        if cupy.cuda.runtime.getDeviceCount() < gpus:   # NCCL refuses two ranks on one GPU
+            return f"needs {gpus} CUDA GPU(s) (NCCL rejects two ranks on one device)"
         if not nccl.available:
             return "CuPy was built without NCCL"
     except Exception as err:  # noqa: BLE001  (any failure to reach a GPU means: skip)
@@ -312,7 +312,7 @@ def _nccl_unavailable() -> str | None:
 
 @pytest.mark.gpu
 def test_two_ranks_reduce_cupy_arrays_through_nccl(tmp_path):
-    reason = _nccl_unavailable()
+    reason = _nccl_unavailable(2)
     if reason:
         pytest.skip(reason)
     _check(_launch("nccl_step.py", str(tmp_path / "out"), flags="device=cuda,floatX=float64"))
@@ -322,3 +322,21 @@ def test_two_ranks_reduce_cupy_arrays_through_nccl(tmp_path):
         for label in ("plain", "overlap"):
             np.testing.assert_allclose(res[label][0], 3 * base)
             np.testing.assert_allclose(res[label][1], np.full(3, 1.5))
+
+
+@pytest.mark.gpu
+def test_nccl_transport_of_one_rank_reduces_in_place_on_the_stream():
+    reason = _nccl_unavailable(1)
+    if reason:
+        pytest.skip(reason)
+    import cupy
+    mpi = pytest.importorskip("mpi4py.MPI", reason="mpi4py bootstraps NCCL")
+    transport = distributed.comm.NcclTransport(mpi.COMM_SELF)
+    for dtype in ("float32", "float64"):
+        send = cupy.arange(7, dtype=dtype)
+        recv = cupy.zeros_like(send)
+        transport.allreduce(cupy, send, recv)
+        cupy.cuda.get_current_stream().synchronize()
+        np.testing.assert_array_equal(cupy.asnumpy(recv), np.arange(7, dtype=dtype))
+    with pytest.raises(TypeError, match="NCCL cannot reduce dtype complex64"):
+        transport.allreduce(cupy, cupy.zeros(2, "complex64"), cupy.zeros(2, "complex64"))
