@@ -104,8 +104,9 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     datasets, source = load_data(args.data, args.limit)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
     dp = distributed.DataParallel(args.batch_size, enabled=args.distributed)  # 1 rank: no-op
-    if not dp.is_root:   # rank 0 prints and saves
-        args.quiet, sys.stdout = True, open(os.devnull, "w")
+    if not dp.is_root:   # rank 0 prints, plots and saves
+        args.quiet, args.plot, args.show_filters = True, None, None
+        sys.stdout = open(os.devnull, "w")
     batch_size, nkerns = dp.local_batch, args.nkerns
     n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, args.batch_size)
 
