@@ -1,3 +1,4 @@
 """Op definitions, one module per family; importing this registers every op."""
 from symconv.ops import elemwise, shape, reduce, index, linalg, nnet, conv, pool  # noqa: F401
-from symconv.ops import fused, collective  # noqa: F401
+from symconv.ops import fused  # noqa: F401
+from symconv.ops import collective  # noqa: F401  (allreduce and its bucketed form)
