@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -269,9 +268,8 @@ def test_lenet_on_two_ranks_with_half_batches_equals_one_process(tmp_path):
 
 
 def test_a_failing_rank_ends_the_job_with_its_error():
-    t0 = time.monotonic()
+    # without the abort, rank 0 would wait in its all-reduce until the timeout fails the test
     result = _launch("failing_rank.py", timeout=60)
-    assert time.monotonic() - t0 < 30
     assert result.returncode != 0
     assert "rank 1 of 2 failed; aborting the job" in result.stderr
     assert "shapes (2,3) and (4,2) not aligned" in result.stderr
