@@ -30,6 +30,8 @@ CONFIGS = {
     "2 ranks x 1 thread, one allreduce per gradient": (2, 1, 0, False, {}),
     "2 ranks x 1 thread, bucketed (1 MiB), blocking": (2, 1, 1 << 20, False, {}),
     "2 ranks x 1 thread, bucketed (1 MiB) + overlap": (2, 1, 1 << 20, True, {}),
+    "2 ranks x 1 thread, bucketed + overlap, polling thread (1 ms)":
+        (2, 1, 1 << 20, True, {"BENCH_PROGRESS_S": "0.001"}),
     "2 ranks x 1 thread, bucketed + overlap, MPICH_ASYNC_PROGRESS=1":
         (2, 1, 1 << 20, True, {"MPICH_ASYNC_PROGRESS": "1"}),
 }
@@ -48,6 +50,7 @@ def worker(args: argparse.Namespace) -> None:
 
     distributed.set_bucketing(bucket_bytes=args.bucket_bytes, overlap=args.overlap)
     dp = distributed.DataParallel(GLOBAL_BATCH, enabled=distributed.launched_by_mpi())
+    distributed.set_progress(float(os.environ.get("BENCH_PROGRESS_S", "0")))
     b = dp.local_batch
     rng = np.random.RandomState(23455)
     data = np.random.RandomState(1)

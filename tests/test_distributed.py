@@ -244,7 +244,7 @@ def test_two_ranks_allreduce_values_gradients_buckets_and_mismatches(tmp_path):
         assert "rank 0: float64[3]; rank 1: float64[4]" in res["mismatch"]
         assert "rank 0: float64[2, 2]; rank 1: float64[2, 3]" in res["broadcast_mismatch"]
         runs = res["runs"]
-        assert [runs[k]["starts"] for k in runs] == [0, 1, 1, 4]   # loss, W, b, s: 8 B buckets
+        assert [runs[k]["starts"] for k in runs] == [0, 1, 1, 4, 4]   # loss, W, b, s: 8 B
         assert runs["plain"]["plain"] == 4
     # every variant gives the mean of the ranks' own gradients, on both ranks
     local = [[np.array(g) for g in res["local_grads"]] for res in ranks]

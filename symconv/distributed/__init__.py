@@ -20,8 +20,8 @@ from symconv.ops import collective
 from symconv.ops.collective import LAUNCHER_VARS, allreduce as _allreduce_op
 
 __all__ = ["init", "rank", "size", "is_root", "allreduce", "grad", "broadcast_shared", "shard",
-           "local_batch_size", "barrier", "set_bucketing", "stats", "DataParallel",
-           "LayoutMismatch", "launched_by_mpi"]
+           "local_batch_size", "barrier", "set_bucketing", "set_progress", "stats",
+           "DataParallel", "LayoutMismatch", "launched_by_mpi"]
 
 
 def launched_by_mpi() -> bool:
@@ -188,6 +188,19 @@ def set_bucketing(bucket_bytes: int | None = None, overlap: bool | None = None) 
     if overlap is not None:
         state.overlap = bool(overlap)
     return before
+
+
+def set_progress(interval_s: float) -> None:
+    """Advance non-blocking reductions from a thread that tests them every ``interval_s``
+    seconds while the step computes (0: only at the next start and at the wait).
+
+    MPICH moves a non-blocking collective forward only inside MPI calls; the step's kernels
+    release the GIL, so a polling thread lets the reduction proceed during backward at the
+    cost of a few wake-ups. ``MPICH_ASYNC_PROGRESS=1`` is MPICH's own (spinning) thread.
+    """
+    comm = _communicator()
+    if isinstance(comm, MPICommunicator):
+        comm.progress_interval = float(interval_s)
 
 
 def stats() -> CommStats:

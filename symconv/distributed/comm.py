@@ -8,6 +8,7 @@ against ``cupy.cuda.nccl`` but has not been run (no GPU was available when it wa
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -46,6 +47,12 @@ class MPICommunicator:
         self.checked: set[int] = set()
         self.stats = CommStats()
         self._nccl: NcclTransport | None = None
+        # progress_interval > 0: a thread tests the requests in flight every that many seconds
+        # while the step computes (MPI_THREAD_MULTIPLE; one lock keeps it off a request the
+        # main thread starts or waits on)
+        self.progress_interval = 0.0
+        self._lock = threading.Lock()
+        self._poller: threading.Thread | None = None
 
     # -- host arrays over MPI, device arrays over NCCL ---------------------------------------
     def allreduce(self, xp: Any, x: Any, op: str) -> Any:
@@ -72,28 +79,43 @@ class MPICommunicator:
         if xp is not np:
             self.nccl().allreduce(xp, buf, buf)
             return
-        self.progress()
-        request = self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
-        self.pending[id(buf)] = (request, buf)   # the buffer must outlive the request
+        with self._lock:
+            self._test_all()
+            request = self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
+            self.pending[id(buf)] = (request, buf)   # the buffer must outlive the request
+            if self.progress_interval > 0 and self._poller is None:
+                self._poller = threading.Thread(target=self._poll, daemon=True,
+                                                name="symconv-mpi-progress")
+                self._poller.start()
 
     def wait(self, xp: Any, buf: Any, op: str) -> Any:
         """Complete the reduction ``start(buf)`` began; returns ``buf``."""
         if xp is np:
-            found = self.pending.pop(id(buf), None)
-            if found is None:
-                raise RuntimeError("allreduce_wait: no all-reduce of this buffer is in flight")
-            request = found[0]
             t0 = time.perf_counter()
-            request.Wait()
+            with self._lock:
+                found = self.pending.pop(id(buf), None)
+                if found is None:
+                    raise RuntimeError("allreduce_wait: no all-reduce of this buffer is in "
+                                       "flight")
+                found[0].Wait()
             self.stats.blocked_s += time.perf_counter() - t0
         if op == "mean":
             buf /= self.size
         return buf
 
-    def progress(self) -> None:
+    def _test_all(self) -> None:
         """Let MPI advance the reductions in flight (MPICH progresses only inside MPI calls)."""
         for request, _ in self.pending.values():
             request.Test()
+
+    def _poll(self) -> None:
+        while True:
+            with self._lock:
+                if not self.pending:
+                    self._poller = None
+                    return
+                self._test_all()
+            time.sleep(self.progress_interval)
 
     # -- agreement between ranks -------------------------------------------------------------
     def check_layout(self, site: int | None, layout: tuple) -> None:

@@ -37,9 +37,11 @@ distributed.broadcast_shared(params)
 inp = T.dmatrix("inp")
 loss = T.mean(T.tanh(T.dot(inp, params[0]) + params[1]) ** 2) * params[2]
 runs = {}
-for label, bucket, overlap in [("plain", 0, False), ("bucketed", 1 << 20, False),
-                               ("overlap", 1 << 20, True), ("tiny_buckets", 8, True)]:
+for label, bucket, overlap, poll in [("plain", 0, False, 0), ("bucketed", 1 << 20, False, 0),
+                                     ("overlap", 1 << 20, True, 0), ("tiny_buckets", 8, True, 0),
+                                     ("polled", 8, True, 1e-4)]:
     distributed.set_bucketing(bucket_bytes=bucket, overlap=overlap)
+    distributed.set_progress(poll)   # a thread tests the requests in flight
     fn = symconv.function([inp], [distributed.allreduce(loss, op="mean")]
                           + distributed.grad(loss, params))
     ops = [node.op.name for node in fn.program.nodes]
