@@ -27,7 +27,7 @@ from symconv.ops.collective import (STATE, allreduce, allreduce_start, allreduce
                                     allreduce_wait, job_size)
 from symconv.rewrite import register_pass
 
-_sites = itertools.count()   # same order on every rank running the same script
+_sites = itertools.count()   # keys of the per-rank cache of collectives whose layout was checked
 
 
 def _estimated_bytes(node: Node) -> int | None:
