@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -19,6 +20,7 @@ from tutorial_common import Timer, add_common_arguments, batch_counts, plot_curv
 
 import symconv as theano
 import symconv.tensor as T
+from symconv import distributed
 from symconv.tensor.signal import pool
 
 
@@ -101,8 +103,12 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     rng = np.random.RandomState(args.seed)
     datasets, source = load_data(args.data, args.limit)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
-    batch_size, nkerns = args.batch_size, args.nkerns
-    n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, batch_size)
+    dp = distributed.DataParallel(args.batch_size, enabled=args.distributed)  # 1 rank: no-op
+    if not dp.is_root:   # rank 0 prints, plots and saves
+        args.quiet, args.plot, args.show_filters = True, None, None
+        sys.stdout = open(os.devnull, "w")
+    batch_size, nkerns = dp.local_batch, args.nkerns
+    n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, args.batch_size)
 
     index = T.lscalar()
     x = T.matrix("x")
@@ -122,18 +128,18 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     if args.load:
         load_params(args.load, params)
         print(f"loaded parameters from {args.load}")
+    dp.broadcast(params)
 
-    def batch(data, i):
-        return data[i * batch_size:(i + 1) * batch_size]
+    batch = dp.minibatch   # data[i * batch_size:(i + 1) * batch_size], this rank's shard of it
 
-    test_model = theano.function([index], layer3.errors(y),
+    test_model = theano.function([index], dp.mean(layer3.errors(y)),
                                  givens={x: batch(test_set_x, index), y: batch(test_set_y, index)})
     validate_model = theano.function(
-        [index], layer3.errors(y),
+        [index], dp.mean(layer3.errors(y)),
         givens={x: batch(valid_set_x, index), y: batch(valid_set_y, index)})
-    grads = T.grad(cost, params)
+    grads = dp.grad(cost, params)
     updates = [(p, p - args.learning_rate * g) for p, g in zip(params, grads)]
-    train_model = theano.function([index], cost, updates=updates,
+    train_model = theano.function([index], dp.mean(cost), updates=updates,
                                   givens={x: batch(train_set_x, index),
                                           y: batch(train_set_y, index)})
 
@@ -165,7 +171,7 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
                         patience = max(patience, iteration * patience_increase)
                     best_validation_loss, best_epoch = this_validation_loss, epoch
                     test_score = np.mean([test_model(i) for i in range(n_test_batches)])
-                    if args.save:
+                    if args.save and dp.is_root:
                         save_params(args.save, params)
             if patience <= iteration:
                 done_looping = True
@@ -208,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--load", metavar="NPZ",
                         help="start from parameters saved by --save (names, shapes and dtypes "
                              "are checked)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="data-parallel over the ranks of an MPI job (mpiexec -n 2 python "
+                             "lenet.py --distributed); --batch-size is the global minibatch")
     parser.add_argument("--show-filters", metavar="PNG",
                         help="write the first-layer filters as a tiled image")
     return evaluate_lenet5(parser.parse_args(argv))

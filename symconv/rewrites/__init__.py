@@ -1,3 +1,4 @@
 """The rewrite rules, one module per purpose; importing this registers them."""
 from symconv.rewrites import canonicalize, stabilize  # noqa: F401
 from symconv.rewrites import specialize  # noqa: F401
+from symconv.rewrites import bucketing  # noqa: F401
