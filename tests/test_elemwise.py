@@ -128,6 +128,18 @@ def test_sigmoid_and_softplus_are_finite_in_the_tails():
     np.testing.assert_allclose(sp[3:], xv[3:])
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "uint32", "bool"])
+def test_sigmoid_and_softplus_of_integers_compute_in_the_ops_float(dtype):
+    # found by running the CUDA kernels against NumPy: -x wrapped for unsigned inputs
+    # (sigmoid(uint8 3) was 0) and int8 was computed in float16; Theano computes in float32
+    x = symconv.tensor.TensorType(dtype, (None,))("x")
+    xv = np.array([0, 1, 3, 5], dtype=dtype)
+    s, sp = run([x], [T.nnet.sigmoid(x), T.nnet.softplus(x)], [xv])
+    tol = 1e-6 if s.dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s, _sigmoid(xv.astype("float64")), rtol=tol)
+    np.testing.assert_allclose(sp, np.log1p(np.exp(xv.astype("float64"))), rtol=tol)
+
+
 # ---- dtype rules: explicit tables -----------------------------------------------------------
 
 UPCAST_TABLE = [
