@@ -89,7 +89,9 @@ def pool_grad_source(mode: str, dtype: str, index: str = "int32") -> tuple[str, 
     elif mode == "sum":
         lines.append(f"      a += {load(dtype, 'gy[o]')};")
     else:
-        lines += ["      " + s for s in _divisor(idx, mode, "oh * sh - ph", "ow * sw - pw")]
+        # parenthesised: the divisor subtracts the window start (it was off by 2 * pad)
+        start_h, start_w = "(oh * sh - ph)", "(ow * sw - pw)"
+        lines += ["      " + s for s in _divisor(idx, mode, start_h, start_w)]
         lines.append(f"      a += {load(dtype, 'gy[o]')} / ({acc})div;")
     lines += ["    }", f"  gx[i] = {store(dtype, 'a')};", "}"]
     return _finish("pool_grad", params, lines)
