@@ -6,6 +6,7 @@ that graph could request.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterator
 
 from symconv.backends.cuda import conv, elemwise, nnet, pool, reduce
@@ -27,8 +28,12 @@ def _elemwise(node: Node) -> Iterator[Source]:
         program = elemwise.program_for_node(node)
     if not elemwise.supported(program):
         return
-    masks = {tuple(False for _ in node.inputs),
-             tuple(isinstance(v, Constant) and v.data.size == 1 for v in node.inputs)}
+    # by value: size-1 constants, and 0-d inputs that are host values at run time (sizes,
+    # shape arithmetic), which the lowering only knows then: every combination of those
+    constant = [isinstance(v, Constant) and v.data.size == 1 for v in node.inputs]
+    choices = [(False, True) if v.ndim == 0 and not c else (c,)
+               for v, c in zip(node.inputs, constant)]
+    masks = {tuple(False for _ in node.inputs)} | set(itertools.product(*choices))
     for mask in sorted(masks):
         for ndim in range(1, max(node.out.ndim, 1) + 1):
             for index in INDEXES:
