@@ -15,6 +15,7 @@
 
 // No C++ standard headers: they cost more compile time than the kernels (CI runs g++ cold).
 #include <stdlib.h>
+#include <setjmp.h>
 #include <ucontext.h>
 
 #define __global__
@@ -126,9 +127,11 @@ struct sc_emu_body {   // the launcher's per-thread call: the kernel with its ar
 struct sc_emu_fibers_t {
     bool active = false;
     unsigned int current = 0;
-    ucontext_t scheduler;
-    ucontext_t threads[SC_EMU_MAX_BLOCK];
+    ucontext_t start;                      // used once per thread: onto its own stack
+    jmp_buf scheduler;
+    jmp_buf threads[SC_EMU_MAX_BLOCK];
     char* stacks[SC_EMU_MAX_BLOCK] = {};
+    char started[SC_EMU_MAX_BLOCK];
     char done[SC_EMU_MAX_BLOCK];
     unsigned long long slots[SC_EMU_MAX_BLOCK];   // warp-shuffle exchange, one per thread
     sc_emu_body body;
@@ -137,17 +140,23 @@ struct sc_emu_fibers_t {
 inline sc_emu_fibers_t sc_emu_fibers;
 
 inline void sc_emu_fiber_main() {
-    sc_emu_fibers.body.call(sc_emu_fibers.body.context);
-    sc_emu_fibers.done[sc_emu_fibers.current] = 1;
-}   // returns to uc_link, the scheduler
+    sc_emu_fibers_t& f = sc_emu_fibers;
+    f.body.call(f.body.context);
+    f.done[f.current] = 1;
+    _longjmp(f.scheduler, 1);
+}
 
+// Switches are _setjmp/_longjmp (no signal-mask system calls, unlike swapcontext): a block's
+// reduction tree is a few thousand of them.
 inline void __syncthreads() {
     sc_emu_fibers_t& f = sc_emu_fibers;
     if (!f.active) {   // the generator said this kernel has no barrier
         sc_emu_fail(2, -1, 0, 0, 0);
         return;
     }
-    swapcontext(&f.threads[f.current], &f.scheduler);
+    if (_setjmp(f.threads[f.current]) == 0) {
+        _longjmp(f.scheduler, 1);
+    }
 }
 
 inline void sc_emu_run_block_fibers(unsigned int block, sc_emu_body body) {
@@ -157,13 +166,9 @@ inline void sc_emu_run_block_fibers(unsigned int block, sc_emu_body body) {
         if (f.stacks[t] == nullptr) {
             f.stacks[t] = static_cast<char*>(malloc(SC_EMU_STACK));
         }
+        f.started[t] = 0;
         f.done[t] = 0;
         f.slots[t] = 0;
-        getcontext(&f.threads[t]);
-        f.threads[t].uc_stack.ss_sp = f.stacks[t];
-        f.threads[t].uc_stack.ss_size = SC_EMU_STACK;
-        f.threads[t].uc_link = &f.scheduler;
-        makecontext(&f.threads[t], sc_emu_fiber_main, 0);
     }
     f.active = true;
     unsigned int alive = block;
@@ -174,7 +179,19 @@ inline void sc_emu_run_block_fibers(unsigned int block, sc_emu_body body) {
             }
             f.current = t;
             threadIdx.x = t;
-            swapcontext(&f.scheduler, &f.threads[t]);
+            if (_setjmp(f.scheduler) == 0) {
+                if (f.started[t]) {
+                    _longjmp(f.threads[t], 1);
+                }
+                f.started[t] = 1;
+                ucontext_t here;
+                getcontext(&f.start);
+                f.start.uc_stack.ss_sp = f.stacks[t];
+                f.start.uc_stack.ss_size = SC_EMU_STACK;
+                f.start.uc_link = nullptr;
+                makecontext(&f.start, sc_emu_fiber_main, 0);
+                swapcontext(&here, &f.start);   // never returns: the fiber longjmps back
+            }
             if (f.done[t]) {
                 --alive;
             }
