@@ -123,7 +123,11 @@ def test_every_elementwise_op_and_dtype(backend, rng):
         vals = vals[:2] + [v.T for v in vals[2:]]
         xs = [TensorType(d, (1, None) if s[0] == 1 else (None, None))()
               for d, s in zip(dtypes, shapes)]
-        cases.append((f"{op.name}{dtypes}", op(*xs).owner, vals))
+        try:
+            node = op(*xs).owner
+        except TypeError:   # refused at graph build (as Theano: bitwise ops on floats, ...)
+            continue
+        cases.append((f"{op.name}{dtypes}", node, vals))
     assert len({c[1].op.name for c in cases}) >= 40
     assert run_against_numpy(backend, cases) > 400
 

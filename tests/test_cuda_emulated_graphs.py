@@ -10,6 +10,7 @@ executed-vs-compile-only report.
 """
 from __future__ import annotations
 
+import hashlib
 import sys
 from typing import Any, Callable
 
@@ -196,21 +197,31 @@ def test_tutorial_training_steps(gpu, kind, rng):
 
 # ---- a wrong generated kernel must fail ----------------------------------------------------
 
-def _mutated(generate: Callable, old: str, new: str) -> Callable:
-    def source(*args: Any, **kwargs: Any) -> tuple[str, str]:
-        name, text = generate(*args, **kwargs)
-        assert old in text, f"mutation target {old!r} not in {name}"
-        return name + "_mutant", text.replace(old, new).replace(name, name + "_mutant")
-    return source
+class _Mutant:
+    """A source generator whose output has ``old`` replaced by ``new`` (and a new kernel
+    name) wherever it occurs; ``applied`` counts the sources it changed."""
+
+    def __init__(self, generate: Callable, old: str, new: str) -> None:
+        self.generate, self.old, self.new, self.applied = generate, old, new, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        name, text = self.generate(*args, **kwargs)
+        if self.old not in text:
+            return name, text
+        self.applied += 1
+        tag = hashlib.sha1((self.old + self.new).encode()).hexdigest()[:8]
+        mutant = f"{name}_mutant{tag}"
+        return mutant, text.replace(self.old, self.new).replace(name, mutant)
 
 
 def _add_broadcast_row(rng) -> tuple[Callable, list]:
-    a = rng.standard_normal((4, 5))
+    # a transposed operand (strides (1, 4)) plus a broadcast row (strides (0, 1))
+    a = rng.standard_normal((5, 4))
     b = rng.standard_normal((1, 5))
 
     def build() -> tuple[list, Any, list]:
         xa, xb = T.matrix(), TensorType("float64", (1, None))()
-        return [xa, xb], [xa + xb], []
+        return [xa, xb], [xa.T + xb], []
     return build, [a, b]
 
 
@@ -218,18 +229,20 @@ def _add_broadcast_row(rng) -> tuple[Callable, list]:
                                      ("c * s1_1", "c * s0_1"),              # other operand's
                                      ("r % d1", "r % (d1 - 1)")])           # wrong index
 def test_a_wrong_stride_or_index_in_elementwise_code_fails(gpu, monkeypatch, rng, old, new):
-    monkeypatch.setattr(ew, "elemwise_source", _mutated(ew.elemwise_source, old, new))
+    mutant = _Mutant(ew.elemwise_source, old, new)
+    monkeypatch.setattr(ew, "elemwise_source", mutant)
     build, values = _add_broadcast_row(rng)
-    gpu.unplanned.add("(mutants are compiled alone)")
     with pytest.raises((AssertionError, EmulationError)):
         agree(gpu, build, values)
+    assert mutant.applied
     gpu.unplanned.clear()
 
 
 @pytest.mark.parametrize("old,new", [("xb[h * W + w]", "xb[w * W + h]"),
                                      ("b = t / OH", "b = t % OH")])
 def test_a_wrong_index_in_pool_code_fails(gpu, monkeypatch, rng, old, new):
-    monkeypatch.setattr(pool_src, "pool_source", _mutated(pool_src.pool_source, old, new))
+    mutant = _Mutant(pool_src.pool_source, old, new)
+    monkeypatch.setattr(pool_src, "pool_source", mutant)
     from symconv.tensor.signal import pool
     x = rng.standard_normal((3, 2, 5, 4))
 
@@ -238,6 +251,24 @@ def test_a_wrong_index_in_pool_code_fails(gpu, monkeypatch, rng, old, new):
         return [v], [pool.pool_2d(v, ws=(2, 2), ignore_border=True)], []
     with pytest.raises((AssertionError, EmulationError)):
         agree(gpu, build, [x])
+    assert mutant.applied
+    gpu.unplanned.clear()
+
+
+def test_a_missing_barrier_in_a_block_reduction_fails(gpu, monkeypatch, rng):
+    # without the __syncthreads between tree levels a thread reads a partner's old partial sum
+    from symconv.backends.cuda import reduce as red
+    barrier = "        __syncthreads();\n      }\n      if (threadIdx.x == 0)"
+    mutant = _Mutant(red.reduce_source, barrier, "      }\n      if (threadIdx.x == 0)")
+    monkeypatch.setattr(red, "reduce_source", mutant)
+    x = rng.standard_normal((3, 300))
+
+    def build() -> tuple[list, Any, list]:
+        v = T.matrix()
+        return [v], [v.sum(axis=1)], []
+    with pytest.raises(AssertionError):
+        agree(gpu, build, [x])
+    assert mutant.applied
     gpu.unplanned.clear()
 
 
