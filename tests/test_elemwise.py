@@ -130,7 +130,7 @@ def test_sigmoid_and_softplus_are_finite_in_the_tails():
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "uint32", "bool"])
 def test_sigmoid_and_softplus_of_integers_compute_in_the_ops_float(dtype):
-    # found by running the CUDA kernels against NumPy: -x wrapped for unsigned inputs
+    # the CUDA kernels run on the CPU disagreed with NumPy here: -x wrapped for unsigned inputs
     # (sigmoid(uint8 3) was 0) and int8 was computed in float16; Theano computes in float32
     x = symconv.tensor.TensorType(dtype, (None,))("x")
     xv = np.array([0, 1, 3, 5], dtype=dtype)

@@ -224,16 +224,10 @@ cos = elemwise_op("cos", 1, "cos({0})", "float", lambda g, out, x: [-g * sin(x)]
 tanh = elemwise_op("tanh", 1, "tanh({0})", "float", lambda g, out, x: [g * (1 - out * out)])
 
 
-def _as_float(x: Any) -> Any:
-    # Theano computes in the op's float type: NumPy would pick float16 for int8 and wrap -x
-    # for unsigned integers (sigmoid(uint8 3) was 0)
-    return x if x.dtype.kind == "f" else x.astype(upgrade_to_float(x.dtype.name))
-
-
 def _sigmoid_kernel(xp: Any, x: Any) -> Any:
     # exp(-log(1 + exp(-x))): exact in both tails, unlike 1 / (1 + exp(-x)) in float32
-    x = _as_float(x)
-    return xp.exp(-xp.logaddexp(0, -x)).astype(x.dtype, copy=False)
+    return xp.exp(-xp.logaddexp(0, -x)).astype(x.dtype, copy=False) if x.dtype.kind == "f" \
+        else xp.exp(-xp.logaddexp(0, -x))
 
 
 sigmoid = elemwise_op("sigmoid", 1, "sigmoid({0})", "float",
@@ -241,7 +235,7 @@ sigmoid = elemwise_op("sigmoid", 1, "sigmoid({0})", "float",
 
 
 def _softplus_kernel(xp: Any, x: Any) -> Any:
-    return xp.logaddexp(0, _as_float(x))
+    return xp.logaddexp(0, x)
 
 
 softplus = elemwise_op("softplus", 1, "softplus({0})", "float",
