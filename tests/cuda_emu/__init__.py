@@ -57,6 +57,9 @@ def report() -> tuple[str, Counter, Counter]:
     for fam in sorted(set(ran) | set(only), key=lambda f: (FAMILIES + (f,)).index(f)):
         lines.append(f"{fam:12s} {ran[fam]:9d} {only[fam]:13d}")
     lines.append(f"{'total':12s} {sum(ran.values()):9d} {sum(only.values()):13d}")
+    emulator = backend.emulator
+    lines.append(f"g++ this run: {emulator.compiled} kernels in {emulator.libraries} libraries "
+                 f"(the rest from the cache in {emulator.cache_dir})")
     missing = executed - compile_only - executed.intersection(_STATE["catalogued"])
     if missing:
         lines.append(f"executed but missing from the catalog: {len(missing)} "
