@@ -291,3 +291,4 @@ def test_report_executed_and_compile_only_kernels(capsys):
         print("\nCUDA kernels executed on the CPU (g++ emulation) vs only compiled by the "
               "catalog of the same nodes:\n" + table)
     assert set(ran) | set(only) <= set(cuda_emu.FAMILIES), "a kernel name outside sc_<family>_"
+    assert "missing from the catalog" not in table

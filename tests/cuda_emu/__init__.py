@@ -60,7 +60,7 @@ def report() -> tuple[str, Counter, Counter]:
     emulator = backend.emulator
     lines.append(f"g++ this run: {emulator.compiled} kernels in {emulator.libraries} libraries "
                  f"(the rest from the cache in {emulator.cache_dir})")
-    missing = executed - compile_only - executed.intersection(_STATE["catalogued"])
+    missing = executed - _STATE["catalogued"]
     if missing:
         lines.append(f"executed but missing from the catalog: {len(missing)} "
                      f"({', '.join(sorted(missing)[:5])}{', ...' if len(missing) > 5 else ''})")
