@@ -68,8 +68,9 @@ def test_json_record_schema(capsys, tmp_path):
         assert fig["samples"] == 2 and 0 < fig["min_ms"] <= fig["median_ms"]
     step = rows[0]
     # images/s and GFLOP/s follow from the median time, the batch and the case's FLOP count.
+    # (images/s is rounded to 0.1: on a loaded machine that is more than 1e-3 of ~20 images/s)
     assert step["symconv"]["images_per_s"] == pytest.approx(
-        3 / (step["symconv"]["median_ms"] / 1e3), rel=1e-3)
+        3 / (step["symconv"]["median_ms"] / 1e3), rel=1e-3, abs=0.05)
     assert step["gflop"] == pytest.approx(3 * 3 * suites.mlp_forward_flops() / 1e9, rel=1e-3)
 
 
