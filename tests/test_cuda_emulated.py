@@ -64,9 +64,9 @@ def assert_same(got: Any, ref: Any, label: str) -> None:
         np.testing.assert_array_equal(got, ref, err_msg=label)
 
 
-def run_against_numpy(backend, cases: list[tuple[str, Any, list]]) -> int:
-    """Bind each (label, node, input values) with both backends, run, compare; every failure
-    is reported at once. Returns how many cases ran."""
+def differences(backend, cases: list[tuple[str, Any, list]]) -> list[tuple[str, str]]:
+    """Bind each (label, node, input values) with both backends, run (the emulated kernels
+    compiled in one batch), compare; (label, what differs) per case that differs."""
     cuda_thunks = [backend.thunk(node) for _, node, _ in cases]
     for _, node, _ in cases:
         cuda_emu.catalogued(name for name, _ in catalog.node_sources(node))
@@ -79,7 +79,13 @@ def run_against_numpy(backend, cases: list[tuple[str, Any, list]]) -> int:
         try:
             assert_same(g, r, label)
         except AssertionError as err:
-            failures.append(str(err).strip().splitlines()[0] + " " + label)
+            failures.append((label, str(err).strip().splitlines()[0] + " " + label))
+    return failures
+
+
+def run_against_numpy(backend, cases: list[tuple[str, Any, list]]) -> int:
+    """`differences`, asserting there are none; returns how many cases ran."""
+    failures = [line for _, line in differences(backend, cases)]
     assert not failures, f"{len(failures)} of {len(cases)} cases differ:\n" + \
         "\n".join(failures[:40])
     return len(cases)
@@ -197,9 +203,10 @@ def test_64_bit_index_variants(backend, rng, monkeypatch):
 REDUCE_DTYPES = ["float32", "float64", "float16", "int16", "uint8", "bool", "int64"]
 
 
-@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min", "argmax", "argmin", "any",
-                                  "all"])
-def test_reductions(backend, kind, rng):
+REDUCTIONS = ["sum", "prod", "max", "min", "argmax", "argmin", "any", "all"]
+
+
+def reduction_cases(kind: str, rng: np.random.Generator) -> list[tuple[str, Any, list]]:
     cases = []
     for dtype in REDUCE_DTYPES:
         if kind in ("sum", "prod") and dtype == "float16":
@@ -210,19 +217,35 @@ def test_reductions(backend, kind, rng):
             x[1, 2, 3] = np.nan
         for axis in (0, 1, (0, 2), -1, None):
             var = TensorType(dtype, (None,) * 3)()
-            cases.append((f"{kind}{dtype} axis={axis}", OPS[kind](var, axis=axis).owner,
+            cases.append((f"{kind} {dtype} axis={axis}", OPS[kind](var, axis=axis).owner,
                           [x]))
         var = TensorType(dtype, (None,) * 3)()
-        cases.append((f"{kind}{dtype} keepdims", OPS[kind](var, axis=1, keepdims=True).owner,
+        cases.append((f"{kind} {dtype} keepdims", OPS[kind](var, axis=1, keepdims=True).owner,
                       [x.transpose(2, 0, 1)]))
     # long reductions over few outputs: one block per output, a shared-memory tree
     for dtype in ("float32", "int16", "bool"):
         x = values(dtype, (3, 200), rng, special=False)
         for axis in (1, None):
             var = TensorType(dtype, (None, None))()
-            cases.append((f"{kind}{dtype} per-block axis={axis}",
+            cases.append((f"{kind} {dtype} per-block axis={axis}",
                           OPS[kind](var, axis=axis).owner, [x]))
-    run_against_numpy(backend, cases)
+    return cases
+
+
+@pytest.fixture(scope="module")
+def reduction_differences(backend) -> dict[str, list[str]]:
+    # every kind in one batch (one g++ run), reported per kind below
+    rng = np.random.default_rng(1234)
+    cases = {kind: reduction_cases(kind, rng) for kind in REDUCTIONS}
+    found = differences(backend, [c for kind in REDUCTIONS for c in cases[kind]])
+    return {kind: [line for label, line in found if label.split()[0] == kind]
+            for kind in REDUCTIONS}
+
+
+@pytest.mark.parametrize("kind", REDUCTIONS)
+def test_reductions(reduction_differences, kind):
+    failures = reduction_differences[kind]
+    assert not failures, f"{len(failures)} {kind} cases differ:\n" + "\n".join(failures[:40])
 
 
 def test_softmax_and_logsoftmax(backend, rng):
