@@ -149,7 +149,8 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
             continue
         if not any(id(i) in reach and i.dtype not in DISCRETE_DTYPES for i in node.inputs):
             continue
-        g = _add_all(acc[id(out)])
+        sum_grads = getattr(node.op, "sum_grads", None)   # ops taking each output's seed
+        g = sum_grads(acc[id(out)]) if sum_grads is not None else _add_all(acc[id(out)])
         in_grads = node.op.grad(g, out, *node.inputs, **node.kw)
         if len(in_grads) != len(node.inputs):
             raise RuntimeError(f"gradient rule of {node.op.name} returned {len(in_grads)} "

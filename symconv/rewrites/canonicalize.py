@@ -20,6 +20,8 @@ def constant_folding(node: Node) -> Variable | None:
         return None
     if node.op.name.startswith("allreduce"):   # a collective: it runs on every rank, at run time
         return None
+    if not getattr(node.op, "foldable", True):   # e.g. scan: its value is not an array
+        return None
     if node.op.name in ("filled_like", "alloc", "broadcast_to", "arange") and \
             None in node.out.type.shape:
         return None
