@@ -1,0 +1,181 @@
+"""Gradients through scan (backpropagation through time) against finite differences and
+Theano's reference values: taps, several outputs, truncate_gradient, until, nested scans,
+and gradients of gradients (the backward loop is a scan too)."""
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+import symconv
+import symconv.tensor as T
+from symconv.scan_module import until
+from tests.util import check_grad
+
+REF = json.loads((pathlib.Path(__file__).parent / "fixtures" /
+                  "scan_theano_reference.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _strict_rewrites():
+    with symconv.config.change_flags(on_opt_error="raise"):
+        yield
+
+
+def _rnn(x, h0, w, truncate=-1):
+    hs, _ = symconv.scan(lambda x_t, h, w: T.tanh(T.dot(h, w) + x_t), sequences=x,
+                         outputs_info=h0, non_sequences=w, truncate_gradient=truncate)
+    return hs
+
+
+def test_rnn_gradient_wrt_sequence_initial_state_and_weights(rng):
+    check_grad(_rnn, [rng.normal(size=(5, 3)), rng.normal(size=3),
+                      rng.normal(size=(3, 3)) * 0.5])
+
+
+@pytest.mark.parametrize("truncate", [2, -1])
+def test_truncated_bptt_matches_theano(truncate):
+    case = REF["truncate_gradient"]
+    x, h0, w = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("w")
+    hs = _rnn(x, h0, w, truncate)
+    grads = T.grad((hs ** 2).sum(), [x, h0, w])
+    vals = symconv.function([x, h0, w], [hs] + grads)(*[np.array(case[k])
+                                                        for k in ("x", "h0", "W")])
+    want = case[f"trunc{truncate}"]
+    for name, got in zip(["hs", "gx", "gh0", "gW"], vals):
+        np.testing.assert_allclose(got, want[name], rtol=1e-10, atol=1e-12)
+    if truncate == 2:   # only the last two steps are visited; the initial state gets nothing
+        assert not np.any(vals[1][:3]) and not np.any(vals[2])
+
+
+def test_truncate_longer_than_the_loop_is_full_bptt(rng):
+    pt = [rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=(2, 2))]
+    x, h0, w = T.dmatrix("x"), T.dvector("h0"), T.dmatrix("w")
+    full = T.grad((_rnn(x, h0, w) ** 2).sum(), [x, h0, w])
+    trunc = T.grad((_rnn(x, h0, w, truncate=10) ** 2).sum(), [x, h0, w])
+    got = symconv.function([x, h0, w], full + trunc)(*pt)
+    for a, b in zip(got[:3], got[3:]):
+        np.testing.assert_allclose(a, b)
+
+
+@pytest.mark.parametrize("backwards", [False, True])
+def test_gradient_with_sequence_and_output_taps(backwards):
+    case = REF["taps"]
+
+    def f(s, i0):
+        return symconv.scan(
+            lambda a, b, c, o3, o1: 0.5 * o1 - 0.25 * o3 * a + T.sin(b) - c * o1,
+            sequences=dict(input=s, taps=[-2, 0, 1]),
+            outputs_info=dict(initial=i0, taps=[-3, -1]), go_backwards=backwards)[0]
+
+    check_grad(f, [np.array(case["s"]) * 0.5, np.array(case["init"])])
+    s, i0 = T.dmatrix("s"), T.dmatrix("i0")    # the linear case Theano recorded
+    res, _ = symconv.scan(
+        lambda a, b, c, o3, o1: 0.5 * o1 - 0.25 * o3 + a * 1.0 + 2.0 * b - c * 0.5,
+        sequences=dict(input=s, taps=[-2, 0, 1]),
+        outputs_info=dict(initial=i0, taps=[-3, -1]), go_backwards=backwards)
+    cost = (res * T.arange(1, res.shape[0] + 1).dimshuffle(0, "x")).sum()
+    got = symconv.function([s, i0], T.grad(cost, [s, i0]))(np.array(case["s"]),
+                                                            np.array(case["init"]))
+    want = case[f"back{int(backwards)}"]
+    np.testing.assert_allclose(got[0], want["gs"], atol=1e-12)
+    np.testing.assert_allclose(got[1], want["ginit"], atol=1e-12)
+
+
+def test_gradient_of_several_outputs_and_a_mapped_one(rng):
+    def f(x, a0, w):
+        def step(x_t, a, w):
+            a_new = T.tanh(a * w + x_t)
+            return a_new, (a_new * x_t).sum()
+        (a, y), _ = symconv.scan(step, sequences=x, outputs_info=[a0, None],
+                                 non_sequences=w)
+        return a.sum() * 0.3 + y.sum()
+
+    check_grad(f, [rng.normal(size=(4, 2)), rng.normal(size=2), rng.normal(size=2)])
+
+
+def test_gradient_through_the_last_value_only(rng):
+    def f(x, w):
+        total, _ = symconv.reduce(lambda x_t, acc, w: acc * T.tanh(w) + x_t, sequences=x,
+                                  outputs_info=T.zeros_like(x[0]), non_sequences=w)
+        return total
+
+    check_grad(f, [rng.normal(size=(5, 3)), rng.normal(size=3)])
+
+
+def test_gradient_of_a_while_loop(rng):
+    def f(x, w):
+        out, _ = symconv.scan(lambda x_t, h, w: (T.tanh(h * w + x_t), until(x_t.sum() > 1e9)),
+                              sequences=x, outputs_info=T.zeros_like(x[0]), non_sequences=w)
+        return out
+
+    check_grad(f, [rng.normal(size=(4, 2)), rng.normal(size=2)])
+    x, w = T.dvector("x"), T.dscalar("w")     # the loop stops early: later x get zero gradient
+    out, _ = symconv.scan(lambda x_t, h: (h * w + x_t, until(x_t > 2)), sequences=x,
+                          outputs_info=T.constant(0.0, dtype="float64"))
+    gx = symconv.function([x, w], T.grad(out.sum(), x))(np.array([1.0, 3.0, 5.0]), 2.0)
+    np.testing.assert_allclose(gx, [3.0, 1.0, 0.0])
+
+
+def test_gradient_wrt_a_shared_variable_used_without_being_passed(rng):
+    w = symconv.shared(rng.normal(size=(3, 3)) * 0.5, name="w")
+    x = T.dmatrix("x")
+    hs, _ = symconv.scan(lambda x_t, h: T.tanh(T.dot(h, w) + x_t), sequences=x,
+                         outputs_info=T.zeros_like(x[0]))
+    cost = (hs ** 2).sum()
+    xv = rng.normal(size=(4, 3))
+    gw = symconv.function([x], T.grad(cost, w))(xv)
+    num = np.zeros_like(gw)
+    wv = w.get_value()
+    f = symconv.function([x], cost)
+    for idx in np.ndindex(*wv.shape):
+        for sign in (1, -1):
+            bumped = wv.copy()
+            bumped[idx] += sign * 1e-6
+            w.set_value(bumped)
+            num[idx] += sign * f(xv) / 2e-6
+    np.testing.assert_allclose(gw, num, rtol=1e-5, atol=1e-8)
+
+
+def test_nested_scans(rng):
+    def f(a, b):
+        def row_step(a_row, acc):
+            inner, _ = symconv.scan(lambda b_t, s, a_row: s + T.tanh(a_row * b_t),
+                                    sequences=b, outputs_info=acc, non_sequences=a_row)
+            return inner[-1]
+        out, _ = symconv.scan(row_step, sequences=a, outputs_info=T.zeros_like(a[0]))
+        return out
+
+    check_grad(f, [rng.normal(size=(3, 2)), rng.normal(size=(4, 2))])
+
+
+def test_hessian_vector_product_is_a_gradient_of_the_backward_scan(rng):
+    x, w, v = T.dvector("x"), T.dmatrix("w"), T.dvector("v")
+    hs, _ = symconv.scan(lambda h, w: T.tanh(T.dot(h, w)), outputs_info=x, non_sequences=w,
+                         n_steps=3)
+    cost = (hs[-1] ** 2).sum() + (hs ** 3).sum()
+    gx = T.grad(cost, x)
+    hv = T.grad((gx * v).sum(), x)
+    xv, wv, vv = rng.normal(size=3), rng.normal(size=(3, 3)) * 0.5, rng.normal(size=3)
+    got = symconv.function([x, w, v], hv)(xv, wv, vv)
+    grad_fn = symconv.function([x, w], gx)
+    eps = 1e-6
+    num = (grad_fn(xv + eps * vv, wv) - grad_fn(xv - eps * vv, wv)) / (2 * eps)
+    np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-9)
+
+
+def test_second_order_gradient_by_finite_differences(rng):
+    def g(x, w):
+        hs = _rnn(x, T.zeros_like(x[0]), w)
+        return T.grad((hs ** 2).sum(), w)
+
+    check_grad(g, [rng.normal(size=(3, 2)), rng.normal(size=(2, 2)) * 0.5])
+
+
+def test_integer_sequences_get_no_gradient(rng):
+    x = T.dvector("x")
+    idx = T.arange(x.shape[0])
+    out, _ = symconv.scan(lambda i, acc: acc + x[i] ** 2, sequences=idx,
+                          outputs_info=T.constant(0.0, dtype="float64"))
+    xv = rng.normal(size=4)
+    np.testing.assert_allclose(symconv.function([x], T.grad(out[-1], x))(xv), 2 * xv)
