@@ -58,6 +58,7 @@ def debugprint(obj: Any, file: TextIO | str | None = None, print_type: bool = Fa
     ids: dict[int, str] = {}
     shown: set[int] = set()
     lines: list[str] = []
+    with_inner: list[Variable] = []   # results of ops with inner graphs (scan), in print order
 
     def walk(var: Variable, indent: str, level: int) -> None:
         lines.append(indent + _label(var, ids, print_type))
@@ -66,11 +67,19 @@ def debugprint(obj: Any, file: TextIO | str | None = None, print_type: bool = Fa
         if id(var) in shown:
             return
         shown.add(id(var))
+        if getattr(var.owner.op, "inner_outputs", None) is not None:
+            with_inner.append(var)
         for inp in var.owner.inputs:
             walk(inp, indent + " |", level + 1)
 
     for root in roots:
         walk(root, "", 0)
+    if with_inner:   # as Theano: each inner graph after the outer one, its lines marked '>'
+        lines.extend(["", "Inner graphs of the scan ops:"])
+        for var in with_inner:    # grows while nested inner graphs are walked
+            lines.extend(["", _label(var, ids, print_type)])
+            for out in var.owner.op.inner_outputs(var.owner):
+                walk(out, " >", 0)
     if program is not None:
         lines.append("")
         lines.append("Schedule:")

@@ -331,3 +331,53 @@ def test_tutorial_rnn_step(rng):
         e = np.exp(h @ ywv - (h @ ywv).max())
         np.testing.assert_allclose(got_h[t], h)
         np.testing.assert_allclose(got_y[t], e / e.sum())
+
+
+# ---- graph structure, rewrites and printing -------------------------------------------------
+
+
+def _scan_specs(fn):
+    return [n.kw["spec"] for n in fn.program.nodes if n.op.name == "scan"]
+
+
+def test_outputs_and_updates_are_scan_out_of_one_scan_node():
+    k = symconv.shared(np.float64(0.0), name="k")
+    x = T.dvector("x")
+    (a, b), upd = symconv.scan(lambda x_t: ([x_t * 2, x_t + 1], {k: k + x_t}), sequences=x)
+    parts = [(v.owner.op.name, v.owner.kw["part"]) for v in (a, b, upd[k])]
+    assert parts == [("scan_out", "seq"), ("scan_out", "seq"), ("scan_out", "last")]
+    assert a.owner.inputs[0] is b.owner.inputs[0] is upd[k].owner.inputs[0]
+    # the gradient reaches the scan node as one scan_seed marker per output read
+    seeds = []
+    symconv.scan_module.op.scan_op.sum_grads = lambda terms: seeds.extend(terms) or terms
+    try:
+        T.grad(a.sum() + b.sum(), x)
+    finally:
+        symconv.scan_module.op.scan_op.sum_grads = list
+    assert sorted(s.owner.op.name + str(s.owner.kw["index"]) for s in seeds) == \
+        ["scan_seed0", "scan_seed1"]
+
+
+def test_unread_outputs_are_pruned_and_last_values_kept_in_a_ring():
+    x, a0 = T.dvector("x"), T.dscalar("a0")
+    (a, unused), _ = symconv.scan(lambda x_t, a: (a + x_t, T.exp(x_t)), sequences=x,
+                                  outputs_info=[a0, None])
+    f = symconv.function([x, a0], a[-1])
+    (spec,) = _scan_specs(f)
+    assert spec.n_outs == 1 and spec.store_all == [False]
+    np.testing.assert_allclose(f(np.arange(5.0), 1.0), 11.0)
+    g = symconv.function([x, a0], [a[-1], a])   # all steps read: everything is stored
+    assert _scan_specs(g)[0].store_all == [True]
+    np.testing.assert_allclose(g(np.arange(3.0), 0.0)[1], [0.0, 1.0, 3.0])
+
+
+def test_debugprint_shows_the_inner_graph():
+    x, w = T.dmatrix("x"), T.dmatrix("w")
+    out, _ = symconv.scan(lambda row, h: T.tanh(T.dot(h, w) + row), sequences=x,
+                          outputs_info=T.zeros_like(x[0]), name="rnn")
+    text = symconv.printing.debugprint(out, file="str")
+    outer, inner = text.split("Inner graphs of the scan ops:")
+    assert "scan_out" in outer and "scan{spec=rnn}" in outer and "tanh" not in outer
+    lines = inner.strip().splitlines()
+    assert lines[0].startswith("scan{spec=rnn}")
+    assert lines[1].startswith(" >tanh") and any("x[t]" in ln for ln in lines)

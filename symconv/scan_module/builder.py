@@ -10,7 +10,7 @@ outside the loop and enters as a non-sequence input.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 

@@ -49,6 +49,15 @@ def _seeds_by_output(seeds: list[Variable], spec: ScanSpec, bundle: Variable,
     return direct, last, init_rows
 
 
+def _fit(value: Variable, like: Variable) -> Variable:
+    """``value`` with ``like``'s broadcastable pattern, so that it can replace ``like`` in a
+    graph (nodes rebuilt over it keep their inferred types)."""
+    if value.broadcastable == like.broadcastable:
+        return value
+    from symconv.tensor.basic import patternbroadcast
+    return patternbroadcast(value, like.broadcastable)
+
+
 def _is_float(var: Variable) -> bool:
     return var.dtype in FLOAT_DTYPES
 
@@ -90,6 +99,14 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
     wrt = [v for v in spec.inner_inputs if _is_float(v)]
     vjp = dict(zip(wrt, grad(None, wrt, known_grads=known, disconnected_inputs="ignore",
                              return_disconnected="None")))
+    # the step's results are stored: the backward step reads them instead of recomputing
+    # them (tanh's gradient reads tanh's output, not the forward step again)
+    stored = {}
+    for j, y in enumerate(outs):
+        if y.owner is not None and y not in stored and not any(y is i for i in wrt):
+            stored[y] = Variable(y.type, None, y.name)
+    keys = [ph for ph in wrt if vjp[ph] is not None]
+    vjp.update(zip(keys, clone_replace([vjp[ph] for ph in keys], stored)))
     used = {id(v) for v in graph_inputs([g for g in vjp.values() if g is not None])}
 
     # the backward scan's sequences: forward step values it needs, and the direct gradients
@@ -104,6 +121,11 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
             if id(ph) in used:
                 full = full if full is not None else scan_out(bundle, index=j, part="full")
                 seq_args.append((ph, full[k + tap:k + tap + n_steps]))
+    for j, y in enumerate(outs):
+        ph = stored.get(y)
+        if ph is not None and id(ph) in used:
+            seq_args.append((ph, scan_out(bundle, index=j, part="seq")[:n_steps]))
+            used.discard(id(ph))   # one sequence per stored result
     direct_js = [j for j in direct if j in douts]
     seq_grads = [i for i, ph in enumerate(spec.seq_inputs) if vjp.get(ph) is not None]
     ns_grads = [i for i, ph in enumerate(spec.nonseq_inputs) if vjp.get(ph) is not None]
@@ -124,7 +146,8 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
         rest = args[n_seq_args + len(direct_js):]
         windows = dict(zip(window, rest[:len(window)]))
         accs = rest[len(window):]
-        replace: dict[Variable, Variable] = {ph: v for (ph, _), v in zip(seq_args, fwd_vals)}
+        replace: dict[Variable, Variable] = {ph: _fit(v, ph)
+                                             for (ph, _), v in zip(seq_args, fwd_vals)}
         replace.update((ph, v) for ph, v in nonseq_of.items() if id(ph) in used)
         for j, d in douts.items():
             value = None
@@ -132,18 +155,19 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
                 value = windows[j][spec.init_len(j) - 1]
             if j in g_direct:
                 value = g_direct[j] if value is None else value + g_direct[j]
-            replace[d] = value    # douts exist only for windowed or directly seeded outputs
+            replace[d] = _fit(value, d)   # douts exist for windowed or seeded outputs only
         keys = [ph for ph in wrt if vjp.get(ph) is not None]
         values = clone_replace([vjp[ph] for ph in keys], replace)
         step_grad = dict(zip(keys, values))
         results: list[Variable] = [step_grad[spec.seq_inputs[i]] for i in seq_grads]
         for j in window:
             k, w = spec.init_len(j), windows[j]
-            rows = [w[m - 1] if m >= 1 else T.zeros_like(w[0]) for m in range(k)]
+            rows = [w[m - 1] if m >= 1 else None for m in range(k)]
             for tap, ph in zip(spec.taps[j], spec.tap_inputs(j)):
                 if step_grad.get(ph) is not None:
-                    rows[k + tap] = rows[k + tap] + step_grad[ph]
-            results.append(T.stack(rows))
+                    row = rows[k + tap]
+                    rows[k + tap] = step_grad[ph] if row is None else row + step_grad[ph]
+            results.append(T.stack([T.zeros_like(w[0]) if r is None else r for r in rows]))
         for acc, i in zip(accs, ns_grads):
             results.append(acc + step_grad[spec.nonseq_inputs[i]])
         return results
