@@ -9,9 +9,11 @@ from symconv.gradient import grad
 from symconv import tensor, gradient, printing, datasets  # noqa: F401
 from symconv import scan_module  # noqa: F401
 from symconv.scan_module import scan, map, reduce, foldl, foldr  # noqa: A004
+from symconv import ifelse  # noqa: F401
+from symconv.mode import Mode
 
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",
            "gradient", "printing", "Variable", "Constant", "SharedVariable",
            "UnusedInputError", "MissingInputError", "In", "Out"]
-__all__ += ["scan", "map", "reduce", "foldl", "foldr", "scan_module"]
+__all__ += ["scan", "map", "reduce", "foldl", "foldr", "scan_module", "Mode"]

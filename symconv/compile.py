@@ -37,6 +37,8 @@ def _mode_settings(mode: Any, profile: bool) -> tuple[str, str | None]:
     optimizer, instrument = _MODES[name]
     if mode is not None and name == "FAST_RUN" and config.optimizer != "fast_run":
         optimizer = config.optimizer
+    if getattr(mode, "optimizer_level", None) is not None:   # a symconv.Mode's optimizer
+        optimizer = mode.optimizer_level
     if instrument is None and config.check_types:
         instrument = "check"
     if profile:
