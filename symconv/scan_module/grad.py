@@ -131,11 +131,17 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
     ns_grads = [i for i, ph in enumerate(spec.nonseq_inputs) if vjp.get(ph) is not None]
     nonseq_of = dict(zip(spec.nonseq_inputs, nonseqs))
 
+    # a window of one row (taps [-1]) is carried as the row itself
+    single = {j for j in window if spec.taps[j] == (-1,)}
     inits_info = []
     for j in window:
-        zero = T.zeros_like(inits[spec.recurrent.index(j)])
-        if j in last:
-            zero = T.inc_subtensor(zero[spec.init_len(j) - 1], last[j])
+        init = inits[spec.recurrent.index(j)]
+        if j in single:
+            zero = last[j] if j in last else T.zeros_like(init[0])
+        else:
+            zero = T.zeros_like(init)
+            if j in last:
+                zero = T.inc_subtensor(zero[spec.init_len(j) - 1], last[j])
         inits_info.append(zero)
     acc_info = [T.zeros_like(nonseqs[i]) for i in ns_grads]
 
@@ -152,7 +158,7 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
         for j, d in douts.items():
             value = None
             if j in windows:
-                value = windows[j][spec.init_len(j) - 1]
+                value = windows[j] if j in single else windows[j][spec.init_len(j) - 1]
             if j in g_direct:
                 value = g_direct[j] if value is None else value + g_direct[j]
             replace[d] = _fit(value, d)   # douts exist for windowed or seeded outputs only
@@ -162,6 +168,10 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
         results: list[Variable] = [step_grad[spec.seq_inputs[i]] for i in seq_grads]
         for j in window:
             k, w = spec.init_len(j), windows[j]
+            if j in single:
+                g = step_grad.get(spec.tap_inputs(j)[0])
+                results.append(T.zeros_like(w) if g is None else g)
+                continue
             rows = [w[m - 1] if m >= 1 else None for m in range(k)]
             for tap, ph in zip(spec.taps[j], spec.tap_inputs(j)):
                 if step_grad.get(ph) is not None:
@@ -188,6 +198,8 @@ def scan_grad(seeds: list[Variable], bundle: Variable, inputs: list[Variable],
         grads[1 + i] = T.inc_subtensor(rows[n_steps - grad_steps:n_steps], bwd[pos][::-1])
     for pos, j in enumerate(window):
         g = bwd[len(seq_grads) + pos][-1]
+        if j in single:
+            g = T.shape_padleft(g)
         if spec.truncate_gradient != -1:   # the window reached the initial rows only if
             g = T.switch(T.eq(grad_steps, n_steps), g, T.zeros_like(g))  # not truncated
         if j in init_rows:
