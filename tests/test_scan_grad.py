@@ -179,3 +179,47 @@ def test_integer_sequences_get_no_gradient(rng):
                           outputs_info=T.constant(0.0, dtype="float64"))
     xv = rng.normal(size=4)
     np.testing.assert_allclose(symconv.function([x], T.grad(out[-1], x))(xv), 2 * xv)
+
+
+def _lstm_layer(x, mask, w, u, b, dim):
+    """The DeepLearningTutorials lstm.py layer, in our own words: masked steps, two states."""
+    def piece(a, n):
+        return a[:, n * dim:(n + 1) * dim]
+
+    def step(m, x_t, h, c):   # (the tutorial projects x for all steps at once: 3-d dot)
+        pre = T.dot(h, u) + T.dot(x_t, w) + b
+        i, f, o = (T.nnet.sigmoid(piece(pre, n)) for n in range(3))
+        c_new = f * c + i * T.tanh(piece(pre, 3))
+        c_new = m[:, None] * c_new + (1.0 - m)[:, None] * c
+        h_new = o * T.tanh(c_new)
+        return m[:, None] * h_new + (1.0 - m)[:, None] * h, c_new
+
+    zeros = T.alloc(np.float64(0), x.shape[1], dim)
+    (hs, _), _ = symconv.scan(step, sequences=[mask, x], outputs_info=[zeros, zeros],
+                              n_steps=x.shape[0], name="lstm_layers")
+    return hs
+
+
+def test_tutorial_lstm_layer_forward_and_gradient(rng):
+    steps, batch, n_in, dim = 4, 3, 2, 2
+    xv = rng.normal(size=(steps, batch, n_in))
+    maskv = (np.arange(steps)[:, None] < np.array([4, 2, 3])[None, :]).astype("float64")
+    wv, uv = rng.normal(size=(n_in, 4 * dim)), rng.normal(size=(dim, 4 * dim))
+    bv = rng.normal(size=4 * dim)
+    x, mask, w, u, b = T.tensor3("x"), T.dmatrix("mask"), T.dmatrix("w"), T.dmatrix("u"), \
+        T.dvector("b")
+    got = symconv.function([x, mask, w, u, b], _lstm_layer(x, mask, w, u, b, dim))(
+        xv, maskv, wv, uv, bv)
+    h, c = np.zeros((batch, dim)), np.zeros((batch, dim))
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    for t in range(steps):
+        pre = h @ uv + xv[t] @ wv + bv
+        gates = [pre[:, n * dim:(n + 1) * dim] for n in range(4)]
+        c_new = sig(gates[1]) * c + sig(gates[0]) * np.tanh(gates[3])
+        m = maskv[t][:, None]
+        c_new = m * c_new + (1 - m) * c
+        h = m * (sig(gates[2]) * np.tanh(c_new)) + (1 - m) * h
+        c = c_new
+        np.testing.assert_allclose(got[t], h)
+    check_grad(lambda w_, u_, b_: _lstm_layer(T.constant(xv), T.constant(maskv), w_, u_, b_,
+                                              dim), [wv, uv, bv])
