@@ -358,7 +358,7 @@ def test_outputs_and_updates_are_scan_out_of_one_scan_node():
         ["scan_seed0", "scan_seed1"]
 
 
-def test_unread_outputs_are_pruned_and_last_values_kept_in_a_ring():
+def test_unread_outputs_are_pruned_and_only_last_values_kept():
     x, a0 = T.dvector("x"), T.dscalar("a0")
     (a, unused), _ = symconv.scan(lambda x_t, a: (a + x_t, T.exp(x_t)), sequences=x,
                                   outputs_info=[a0, None])

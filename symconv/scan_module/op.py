@@ -125,7 +125,8 @@ class ScanSpec:
 
 
 class ScanResult:
-    """A scan node's value: per output ``(buffer, history rows, row of the last value)``."""
+    """A scan node's value: per output ``(buffer, history rows, row of the last value)``, or
+    ``(None, history rows, last value)`` for an output that kept only its last value."""
 
     __slots__ = ("buffers", "n_steps")
     dtype = np.dtype("float64")      # the bundle type's dtype and shape, for instrumented runs
@@ -191,6 +192,10 @@ def _scan_out_infer(bundle: Variable, index: int, part: str) -> TensorType:
 
 def _scan_out_kernel(xp: Any, result: ScanResult, index: int, part: str) -> Any:
     buf, history, last = result.buffers[index]
+    if buf is None:   # only the last value was kept (``last`` is that value)
+        if part != "last":
+            raise RuntimeError(f"scan_out: output {index} kept only its last value")
+        return xp.array(last, copy=True)
     if part == "seq":
         return buf[history:]
     if part == "full":

@@ -82,7 +82,7 @@ def _is_last_of(node: object) -> bool:
 @register_pass("specialize")
 def scan_save_memory(outputs: list[Variable]) -> list[Variable]:
     # scan_out(b, j, 'seq')[-1] -> scan_out(b', j, 'last'), where b' stores only the last
-    # rows of output j (a ring of history + 1 rows) when nothing reads its other steps
+    # values of output j (carried by reference) when nothing reads its other steps
     order = toposort_vars(outputs)
     clients: dict[int, list] = {}
     for var in order:

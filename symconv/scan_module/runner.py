@@ -1,7 +1,8 @@
-"""The loop of a scan node: its inner graph compiled once, run step by step into preallocated
-buffers (one array per output holding every step, or a ring of the last rows when only the
-final value is needed). The loop itself is generated Python specialised to the spec (one
-statement per tap read and per output written), as the executor does for a schedule."""
+"""The loop of a scan node: its inner graph compiled once, run step by step into buffers
+allocated once (one array per output holding every step; an output whose final value alone is
+read carries references to its last values instead, without copies). The loop itself is
+generated Python specialised to the spec (one statement per tap read and per output written),
+as the executor does for a schedule."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -23,20 +24,29 @@ class ScanRunner:
         self.program = Program(spec.inner_inputs, [], outputs, [], backend, instrument)
         self.name = spec.name or "scan_fn"
         self.history = [spec.init_len(j) for j in range(spec.n_outs)]
-        # a ring keeps history + 1 rows: the rows a step reads and the one it writes
-        self.ring = [None if spec.store_all[j] else self.history[j] + 1
-                     for j in range(spec.n_outs)]
+        self.stored = [spec.store_all[j] for j in range(spec.n_outs)]
         self.source = self._generate()
-        namespace: dict[str, Any] = {}
+        namespace: dict[str, Any] = {"asarray": backend.xp.asarray}
         exec(compile(self.source, f"<scan loop {self.name}>", "exec"), namespace)
         self.loop: Callable = namespace["loop"]
 
-    def _row(self, j: int, offset: int) -> str:
-        """The index expression of the row at step ``t + offset`` of output ``j``."""
-        k, ring = self.history[j], self.ring[j]
-        return f"t + {k + offset}" if ring is None else f"(t + {k + offset}) % {ring}"
+    def _read(self, j: int, tap: int) -> str:
+        """The expression of output ``j``'s value at step ``t + tap``."""
+        if self.stored[j]:
+            return f"b{j}[t + {self.history[j] + tap}, ...]"
+        return f"p{j}_{-tap}"     # the value carried from ``-tap`` steps ago
+
+    def _write(self, j: int) -> list[str]:
+        if self.stored[j]:
+            return [f"b{j}[t + {self.history[j]}] = v"]
+        # only the last values are needed: carry references (step results are fresh arrays)
+        k = self.history[j]
+        shift = [f"p{j}_{m} = p{j}_{m - 1}" for m in range(k, 1, -1)]
+        value = "asarray(v)" if self.spec.row_type(j).ndim == 0 else "v"
+        return shift + [f"p{j}_{1} = {value}"]
 
     def _generate(self) -> str:
+        """``loop(n, ...) -> (steps done, per output: its buffer or its carried values)``."""
         spec = self.spec
         n_outs = spec.n_outs
         seqs = [f"s{i}" for i in range(spec.n_seqs)]
@@ -44,27 +54,36 @@ class ScanRunner:
         nonseqs = [f"c{i}" for i in range(spec.n_nonseqs)]
         args = [f"{s}[t, ...]" for s in seqs]
         for j in spec.recurrent:
-            args += [f"b{j}[{self._row(j, tap)}, ...]" for tap in spec.taps[j]]
+            args += [self._read(j, tap) for tap in spec.taps[j]]
         args += nonseqs
         call = f"o = step({', '.join(args)})[0]"
         lines = [f"def loop(n, step, shapes, alloc, bad, {', '.join(seqs + bufs + nonseqs)}):",
-                 "    t = 0", f"    {call}"]
-        for j in range(n_outs):   # the first step allocates the outputs not fed back
-            if not spec.taps[j]:
+                 "    t = 0"]
+        for j in range(n_outs):   # carried values start from the initial rows
+            if not self.stored[j]:
+                lines += [f"    p{j}_{m} = b{j}[{self.history[j] - m}, ...]"
+                          for m in range(self.history[j], 0, -1)]
+                lines.append(f"    p{j}_1 = None" if not self.history[j] else "")
+        lines.append(f"    {call}")
+        for j in range(n_outs):   # the first step allocates the stored outputs not fed back
+            if not spec.taps[j] and self.stored[j]:
                 lines.append(f"    b{j} = alloc({j}, o[{j}])")
+            elif not spec.taps[j]:
+                lines.append(f"    shapes[{j}] = getattr(o[{j}], 'shape', ())")
         body = []
         for j in range(n_outs):
             body += [f"v = o[{j}]",
-                     f"if getattr(v, 'shape', ()) != shapes[{j}]: bad({j}, t, v)",
-                     f"b{j}[{self._row(j, 0)}] = v"]
+                     f"if getattr(v, 'shape', ()) != shapes[{j}]: bad({j}, t, v)"]
+            body += self._write(j)
+        results = ", ".join(f"b{j}" if self.stored[j] else f"p{j}_1" for j in range(n_outs))
         if spec.as_while:
-            body.append(f"if o[{n_outs}]: return t + 1, ({', '.join(bufs)},)")
+            body.append(f"if o[{n_outs}]: return t + 1, ({results},)")
         lines += ["    " + line for line in body]
         lines.append("    for t in range(1, n):")
         lines.append(f"        {call}")
         lines += ["        " + line for line in body]
-        lines.append(f"    return n, ({', '.join(bufs)},)")
-        return "\n".join(lines) + "\n"
+        lines.append(f"    return n, ({results},)")
+        return "\n".join(line for line in lines if line.strip()) + "\n"
 
     def run(self, n_steps: Any, arrays: tuple) -> ScanResult:
         spec, xp = self.spec, self.backend.xp
@@ -90,14 +109,16 @@ class ScanRunner:
                 raise ValueError(f"scan {self.name}: output {j} reads {k} steps back (taps "
                                  f"{list(spec.taps[j])}) but its initial value has only "
                                  f"{init.shape[0]} rows (shape {tuple(init.shape)})")
-            rows = self.ring[j] or k + n
-            buf = xp.empty((rows,) + tuple(init.shape[1:]), dtype=spec.row_type(j).dtype)
-            buf[:k] = init[:k]
-            buffers[j], shapes[j] = buf, tuple(init.shape[1:])
+            shapes[j] = tuple(init.shape[1:])
+            if self.stored[j]:
+                buffers[j] = xp.empty((k + n,) + shapes[j], dtype=spec.row_type(j).dtype)
+                buffers[j][:k] = init[:k]
+            else:
+                buffers[j] = init     # the carried values start as its rows
 
         def alloc(j: int, value: Any) -> Any:
             shapes[j] = tuple(getattr(value, "shape", ()))
-            return xp.empty((self.ring[j] or n,) + shapes[j], dtype=spec.row_type(j).dtype)
+            return xp.empty((n,) + shapes[j], dtype=spec.row_type(j).dtype)
 
         if n == 0:
             missing = [j for j in range(spec.n_outs) if buffers[j] is None]
@@ -105,19 +126,21 @@ class ScanRunner:
                 raise ValueError(f"scan {self.name}: zero steps, so output {missing[0]} (not "
                                  f"fed back) has no value and no known shape")
             done = 0
+            results = [buf if self.stored[j] else buf[self.history[j] - 1]
+                       for j, buf in enumerate(buffers)]
         else:
             try:
-                done, buffers = self.loop(n, self.program.run, shapes, alloc, self._bad,
+                done, results = self.loop(n, self.program.run, shapes, alloc, self._bad,
                                           *seqs, *buffers, *nonseqs)
             except Exception as exc:
                 raise self._step_error(exc) from None
         entries = []
-        for j, buf in enumerate(buffers):
-            k, ring = self.history[j], self.ring[j]
-            if ring is None:
-                entries.append((buf[:k + done] if done < n else buf, k, k + done - 1))
+        for j, value in enumerate(results):
+            k = self.history[j]
+            if self.stored[j]:
+                entries.append((value[:k + done] if done < n else value, k, k + done - 1))
             else:
-                entries.append((buf, k, (k + done - 1) % ring))
+                entries.append((None, k, value))
         return ScanResult(entries, done)
 
     def _bad(self, j: int, t: int, value: Any) -> None:
