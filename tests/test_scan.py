@@ -201,8 +201,10 @@ def test_shared_variables_and_outer_expressions_used_without_being_passed(rng):
     xv = rng.normal(size=(4, 3))
     got = symconv.function([x, scale], out)(xv, 0.5)
     np.testing.assert_allclose(got, xv @ (w.get_value() @ w.get_value() * 0.5))
-    with pytest.raises(ValueError, match="strict=True.*scale"):
-        symconv.scan(lambda row: row * scale, sequences=x, strict=True)
+    with pytest.raises(ValueError, match="strict=True.*shared variable w"):
+        symconv.scan(lambda row: T.dot(row, w), sequences=x, strict=True)
+    symconv.scan(lambda row, w: T.dot(row, w) * scale, sequences=x, non_sequences=w,
+                 strict=True)
 
 
 def test_reduce_foldl_foldr(rng):

@@ -328,9 +328,10 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None,
         from symconv.graph import graph_inputs
         passed = {id(v) for v in non_seqs}
         for leaf in graph_inputs(outer_vals, non_seqs):
-            if not isinstance(leaf, Constant) and id(leaf) not in passed:
-                raise ValueError(f"scan(strict=True): the step function uses {leaf} "
-                                 f"({leaf.type}), which is not among the non_sequences")
+            if isinstance(leaf, SharedVariable) and id(leaf) not in passed:
+                raise ValueError(f"scan(strict=True): the step function uses the shared "
+                                 f"variable {leaf} ({leaf.type}), which is not among the "
+                                 f"non_sequences")
 
     inner_outs = inner_roots[:len(outputs)]
     inner_updates = inner_roots[len(outputs):len(outputs) + len(updates)]
