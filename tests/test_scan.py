@@ -383,3 +383,18 @@ def test_debugprint_shows_the_inner_graph():
     lines = inner.strip().splitlines()
     assert lines[0].startswith("scan{spec=rnn}")
     assert lines[1].startswith(" >tanh") and any("x[t]" in ln for ln in lines)
+
+
+def test_tutorial_random_mask_redrawn_at_every_step():
+    # the loop tutorial's binomial example; the expected values are its Theano output
+    streams = pytest.importorskip("symconv.tensor.shared_randomstreams",
+                                  reason="RandomStreams is not in this tree")
+    x, w, b = T.dmatrix("x"), T.dmatrix("w"), T.dvector("b")
+    d = streams.RandomStreams(1234).binomial(size=w[1].shape)
+    results, updates = symconv.scan(lambda v: T.tanh(T.dot(v, w) + b) * d, sequences=x)
+    assert len(updates) == 1     # the stream's state, advanced at every step
+    f = symconv.function([x, w, b], results, updates=updates, allow_input_downcast=True)
+    got = f(np.eye(10, 2), np.ones((2, 2)), np.ones(2))
+    a, c = 0.96402758, 0.76159416
+    np.testing.assert_allclose(got, [[a, 0], [0, a], [0, 0], [c, c], [c, 0], [0, c], [0, c],
+                                     [0, c], [0, 0], [c, c]], rtol=1e-7)
