@@ -398,3 +398,14 @@ def test_tutorial_random_mask_redrawn_at_every_step():
     a, c = 0.96402758, 0.76159416
     np.testing.assert_allclose(got, [[a, 0], [0, a], [0, 0], [c, c], [c, 0], [0, c], [0, c],
                                      [0, c], [0, 0], [c, c]], rtol=1e-7)
+
+
+def test_givens_reach_variables_used_inside_the_step():
+    data = symconv.shared(np.arange(12.0).reshape(6, 2), name="data")
+    x, i = T.dmatrix("x"), T.lscalar("i")
+    out, _ = symconv.scan(lambda r, acc: acc + r * x.sum(), sequences=x,
+                          outputs_info=T.zeros_like(x[0]))
+    f = symconv.function([i], out[-1], givens={x: data[i * 3:(i + 1) * 3]})
+    for k in (0, 1):
+        rows = data.get_value()[3 * k:3 * k + 3]
+        np.testing.assert_allclose(f(k), rows.sum(0) * rows.sum())
