@@ -127,10 +127,15 @@ def run(repeats: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit NumPy's BLAS and PyTorch to this many threads")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" /
                                               "scan_cpu.json"))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+        torch.set_num_threads(args.threads)
     rows = run(args.repeats)
     result = {"benchmark": "scan: tanh RNN forward+BPTT+SGD and per-step overhead, float32",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -139,8 +144,11 @@ def main() -> None:
               "torch_threads": torch.get_num_threads(),
               "method": "symconv.bench.measure.interleaved: alternating timed blocks after a "
                         "warm-up and an idle pause; medians",
-              "note": "the machine was shared with other agents while this ran (see "
-                      "load_average_1m); JAX is not installed here, so it has no column",
+              "threads_limit": args.threads,
+              "note": "the machine (2 cores) was shared with other agents while this ran (see "
+                      "load_average_1m); under that load multi-threaded BLAS is erratic for "
+                      "both libraries, so both are limited to threads_limit; JAX is not "
+                      "installed here, so it has no column",
               "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
