@@ -223,3 +223,55 @@ def test_tutorial_lstm_layer_forward_and_gradient(rng):
         np.testing.assert_allclose(got[t], h)
     check_grad(lambda w_, u_, b_: _lstm_layer(T.constant(xv), T.constant(maskv), w_, u_, b_,
                                               dim), [wv, uv, bv])
+
+
+def test_gradient_of_a_shared_variable_updated_inside_the_loop():
+    acc = symconv.shared(np.float64(0.5), name="acc")
+    x, w = T.dvector("x"), T.dscalar("w")
+    _, upd = symconv.scan(lambda x_t: {acc: acc * w + x_t}, sequences=x)
+    final = upd[acc]
+    f = symconv.function([x, w], [final] + T.grad(final, [w, x]))
+    value, gw, gx = f(np.array([1.0, 2.0, 3.0]), 0.7)
+
+    def ref(wv):
+        return ((0.5 * wv + 1) * wv + 2) * wv + 3
+
+    np.testing.assert_allclose(value, ref(0.7))
+    np.testing.assert_allclose(gw, (ref(0.7 + 1e-6) - ref(0.7 - 1e-6)) / 2e-6, rtol=1e-7)
+    np.testing.assert_allclose(gx, [0.49, 0.7, 1.0])
+    assert acc.get_value() == 0.5    # not passed as an update: unchanged
+
+
+def test_tutorial_elman_rnn_for_slot_filling_trains(rng):
+    """rnnslu.py in our own words: word windows -> embeddings -> Elman RNN -> per-word softmax,
+    one SGD step on a sentence lowers its negative log-likelihood."""
+    n_words, n_classes, emb_dim, hidden, window = 20, 4, 5, 6, 3
+    params = {"emb": rng.normal(size=(n_words + 1, emb_dim)) * 0.2,
+              "wx": rng.normal(size=(emb_dim * window, hidden)) * 0.2,
+              "wh": rng.normal(size=(hidden, hidden)) * 0.2,
+              "w": rng.normal(size=(hidden, n_classes)) * 0.2,
+              "bh": np.zeros(hidden), "b": np.zeros(n_classes), "h0": np.zeros(hidden)}
+    shared = {k: symconv.shared(v, name=k) for k, v in params.items()}
+    idxs, labels = T.imatrix("idxs"), T.ivector("labels")
+    x = shared["emb"][idxs].reshape((idxs.shape[0], emb_dim * window))
+
+    def recurrence(x_t, h_tm1):
+        h_t = T.nnet.sigmoid(T.dot(x_t, shared["wx"]) + T.dot(h_tm1, shared["wh"]) +
+                             shared["bh"])
+        s_t = T.nnet.softmax(T.dot(h_t, shared["w"]) + shared["b"])
+        return [h_t, s_t]
+
+    (_, s), _ = symconv.scan(recurrence, sequences=x, outputs_info=[shared["h0"], None],
+                             n_steps=x.shape[0])
+    # (Theano's softmax of a vector is a 1-row matrix, whence rnnslu's s[:, 0, :]; symconv's
+    # keeps the vector)
+    p_y = s[:, 0, :] if s.ndim == 3 else s
+    nll = -T.mean(T.log(p_y)[T.arange(labels.shape[0]), labels])
+    grads = T.grad(nll, list(shared.values()))
+    train = symconv.function([idxs, labels], nll, updates=[
+        (p, p - 0.5 * g) for p, g in zip(shared.values(), grads)])
+    sentence = rng.integers(0, n_words, size=(7, window)).astype("int32")
+    tags = rng.integers(0, n_classes, size=7).astype("int32")
+    costs = [float(train(sentence, tags)) for _ in range(5)]
+    assert costs[-1] < costs[0] - 0.05
+    assert np.isclose(costs[0], np.log(n_classes), atol=0.2)   # small weights: near uniform
