@@ -275,3 +275,25 @@ def test_tutorial_elman_rnn_for_slot_filling_trains(rng):
     costs = [float(train(sentence, tags)) for _ in range(5)]
     assert costs[-1] < costs[0] - 0.05
     assert np.isclose(costs[0], np.log(n_classes), atol=0.2)   # small weights: near uniform
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_products_of_sequence_elements_move_out_of_the_loop(rng, batched):
+    def rnn(x, w, u):
+        hs, _ = symconv.scan(lambda x_t, h: T.tanh(T.dot(x_t, w) + T.dot(h, u)), sequences=x,
+                             outputs_info=T.zeros_like(T.dot(x[0], w)))
+        return hs
+
+    x, w, u = (T.tensor3("x") if batched else T.dmatrix("x")), T.dmatrix("w"), T.dmatrix("u")
+    hs = rnn(x, w, u)
+    spec = hs.owner.inputs[0].owner.kw["spec"]
+    inner_dots = [n for n in symconv.graph.toposort(spec.inner_outputs) if n.op.name == "dot"]
+    assert len(inner_dots) == 1          # dot(h, u) only: x @ w is one product outside
+    shape = (4, 3, 2) if batched else (4, 2)
+    xv, wv, uv = rng.normal(size=shape), rng.normal(size=(2, 3)), rng.normal(size=(3, 3)) * 0.5
+    got = symconv.function([x, w, u], hs)(xv, wv, uv)
+    h = np.zeros(shape[1:-1] + (3,))
+    for t in range(4):
+        h = np.tanh(xv[t] @ wv + h @ uv)
+        np.testing.assert_allclose(got[t], h)
+    check_grad(rnn, [xv, wv, uv])

@@ -142,6 +142,47 @@ def _close_over(roots: list[Variable], loop_vars: dict[int, Variable],
     return [lift(r) for r in roots], outer, [outer_ph[id(v)] for v in outer]
 
 
+def _push_out_sequence_dots(roots: list[Variable], seq_phs: list[Variable],
+                            outer_seqs: list[Variable], outer_phs: list[Variable],
+                            outer_vals: list[Variable]) -> tuple[list[Variable], list, list]:
+    """The roots with every ``dot(x_t, w)`` of a sequence element by a loop-invariant value
+    (and ``dot(w, x_t)`` for a vector ``x_t``) read from a new sequence computed by one matrix
+    product before the loop (Theano's scan pushout of dots); its gradient is then one product
+    after the backward loop too. Returns (roots, new outer sequences, their placeholders)."""
+    from symconv.graph import clone_replace
+    from symconv.tensor.basic import dot, reshape, transpose
+    seq_of = {id(ph): seq for ph, seq in zip(seq_phs, outer_seqs)}
+    val_of = {id(ph): val for ph, val in zip(outer_phs, outer_vals)}
+    replace: dict[Variable, Variable] = {}
+    new_seqs, new_phs = [], []
+    for var in toposort_vars(roots):
+        node = var.owner
+        if node is None or node.op.name != "dot":
+            continue
+        a, b = node.inputs
+        if id(a) in seq_of and id(b) in val_of and a.ndim in (1, 2):
+            seq, w = seq_of[id(a)], val_of[id(b)]
+            if a.ndim == 1:
+                whole = dot(seq, w)
+            else:   # (steps, rows, n) @ w as one (steps * rows, n) product
+                flat = reshape(seq, (seq.shape[0] * seq.shape[1], seq.shape[2]))
+                sizes = [seq.shape[0], seq.shape[1]] + ([w.shape[1]] if w.ndim == 2 else [])
+                whole = reshape(dot(flat, w), sizes)
+        elif id(b) in seq_of and id(a) in val_of and a.ndim == 2 and b.ndim == 1:
+            whole = dot(seq_of[id(b)], transpose(val_of[id(a)]))
+        else:
+            continue
+        if whole.dtype != var.dtype or whole.ndim != var.ndim + 1:
+            continue
+        ph = _placeholder(var.type, var.name)
+        replace[var] = ph
+        new_seqs.append(whole)
+        new_phs.append(ph)
+    if not replace:
+        return roots, [], []
+    return clone_replace(roots, replace), new_seqs, new_phs
+
+
 def _find_default_updates(roots: list[Variable], blockers: list[Variable],
                           explicit: OrderedDict) -> OrderedDict:
     """Shared variables reached from the step's results (not through a non-sequence) that have
@@ -333,6 +374,9 @@ def scan(fn: Callable, sequences: Any = None, outputs_info: Any = None,
                                  f"variable {leaf} ({leaf.type}), which is not among the "
                                  f"non_sequences")
 
+    inner_roots, dot_seqs, dot_phs = _push_out_sequence_dots(inner_roots, seq_phs, outer_seqs,
+                                                             outer_phs, outer_vals)
+    seq_phs, outer_seqs = seq_phs + dot_phs, outer_seqs + dot_seqs
     inner_outs = inner_roots[:len(outputs)]
     inner_updates = inner_roots[len(outputs):len(outputs) + len(updates)]
     for j, (out, phs) in enumerate(zip(inner_outs, tap_phs)):
