@@ -297,3 +297,13 @@ def test_products_of_sequence_elements_move_out_of_the_loop(rng, batched):
         h = np.tanh(xv[t] @ wv + h @ uv)
         np.testing.assert_allclose(got[t], h)
     check_grad(rnn, [xv, wv, uv])
+
+
+def test_dot_of_a_3d_tensor_by_a_matrix_contracts_its_last_axis(rng):
+    # lstm.py projects every step at once: dot(emb (steps, samples, dim), W)
+    a, w, v = T.tensor3("a"), T.dmatrix("w"), T.dvector("v")
+    av, wv, vv = rng.normal(size=(2, 3, 4)), rng.normal(size=(4, 5)), rng.normal(size=4)
+    got = symconv.function([a, w, v], [T.dot(a, w), T.dot(a, v)])(av, wv, vv)
+    np.testing.assert_allclose(got[0], av @ wv)
+    np.testing.assert_allclose(got[1], av @ vv)
+    check_grad(lambda x, y: T.dot(x, y), [av, wv])

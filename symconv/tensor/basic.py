@@ -174,6 +174,10 @@ def dot(a: Any, b: Any) -> Variable:
     a, b = as_tensor_variable(a), as_tensor_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return mul(a, b)
+    if a.ndim > 2 and b.ndim <= 2:   # Theano: a's last axis against b's first (lstm.py)
+        lead = [a.shape[i] for i in range(a.ndim - 1)]
+        flat = S.reshape(a, -1, a.shape[a.ndim - 1])
+        return S.reshape(_dot(flat, b), *(lead + ([b.shape[1]] if b.ndim == 2 else [])))
     return _dot(a, b)
 
 
