@@ -68,3 +68,13 @@ def test_mode_objects_choose_the_optimizer():
     np.testing.assert_allclose(raw(np.arange(3.0)), opt(np.arange(3.0)))
     with pytest.raises(ValueError, match="unknown linker"):
         symconv.Mode(linker="fast")
+
+
+def test_pickled_function_with_ifelse():
+    import pickle
+    c, x = T.dscalar("c"), T.dvector("x")
+    f = symconv.function([c, x], ifelse(c > 0, T.exp(x), -x))
+    f(1.0, np.zeros(2))       # compiled branches are not part of the pickle
+    g = pickle.loads(pickle.dumps(f))
+    np.testing.assert_allclose(g(1.0, np.zeros(2)), [1.0, 1.0])
+    np.testing.assert_allclose(g(-1.0, np.ones(2)), [-1.0, -1.0])
