@@ -53,7 +53,7 @@ def unbroadcast(g: Variable, x: Variable) -> Variable:
     axes = tuple(a for a in range(x.ndim) if x.type.shape[a] == 1 and g.type.shape[a] != 1)
     if axes:
         g = reduce_sum(g, axis=axes, keepdims=True)
-    if g.dtype != x.dtype:
+    if g.dtype != x.dtype and x.dtype not in DISCRETE_DTYPES:
         g = cast(g, x.dtype)
     return g
 
@@ -120,9 +120,9 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
         cost = as_tensor_variable(cost)
         if cost.ndim != 0:
             raise TypeError(f"grad: cost must be a scalar, got {cost} of type {cost.type}")
-        if cost.dtype in DISCRETE_DTYPES:
-            raise TypeError(f"grad: cost {cost} has the discrete dtype {cost.dtype}")
-        seeds[id(cost)] = [constant(1, dtype=cost.dtype)]
+        # a discrete cost is a step function: its gradient is zero wherever it is connected
+        seeds[id(cost)] = [constant(1 if cost.dtype not in DISCRETE_DTYPES else 0,
+                                    dtype=_grad_dtype(cost))]
         roots.append(cost)
     for var, g in (known_grads or {}).items():
         g = as_tensor_variable(g)
@@ -135,6 +135,7 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
         raise ValueError("grad: give a cost or known_grads")
 
     blockers = list(consider_constant or [])
+    roots, wrt_list, restore = _constants_as_inputs(roots, wrt_list, seeds)
     roots = _stabilized(roots, wrt_list + blockers, seeds)
     order = toposort(roots, blockers)
     reach = {id(w) for w in wrt_list}
@@ -147,7 +148,7 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
         out = node.out
         if id(out) not in reach or id(out) not in acc or node.op.grad is None:
             continue
-        if not any(id(i) in reach and i.dtype not in DISCRETE_DTYPES for i in node.inputs):
+        if out.dtype in DISCRETE_DTYPES:   # a step function: no gradient flows back
             continue
         sum_grads = getattr(node.op, "sum_grads", None)   # ops taking each output's seed
         g = sum_grads(acc[id(out)]) if sum_grads is not None else _add_all(acc[id(out)])
@@ -156,14 +157,14 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
             raise RuntimeError(f"gradient rule of {node.op.name} returned {len(in_grads)} "
                                f"gradients for {len(node.inputs)} inputs")
         for inp, ig in zip(node.inputs, in_grads):
-            if ig is None or id(inp) not in reach or inp.dtype in DISCRETE_DTYPES:
+            if ig is None or id(inp) not in reach:
                 continue
             acc.setdefault(id(inp), []).append(unbroadcast(as_tensor_variable(ig), inp))
 
-    connected = {id(v) for v in toposort_vars(roots, blockers)}
+    connected = _connected(roots, blockers)
     results: list[Variable | None] = []
     for w in wrt_list:
-        if id(w) in acc and w.dtype not in DISCRETE_DTYPES:
+        if id(w) in acc:
             g = _add_all(acc[id(w)])
             if add_names and w.name and g.name is None and cost is not None:
                 g.name = f"(d{cost.name or 'cost'}/d{w.name})"
@@ -182,7 +183,52 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
                 results.append(None)
                 continue
         results.append(_zeros_for(w))
+    results = restore(results)
     return results[0] if single else results
+
+
+def _grad_dtype(var: Variable) -> str:
+    from symconv.config import config
+    return config.floatX if var.dtype in DISCRETE_DTYPES else var.dtype
+
+
+def _connected(roots: list[Variable], blockers: list[Variable]) -> set[int]:
+    """ids of the variables the roots depend on through ops that pass gradients (Theano's
+    connection: disconnected_grad cuts it, an argmax or int cast does not)."""
+    seen: set[int] = set()
+    stack = list(roots)
+    blocked = {id(b) for b in blockers}
+    while stack:
+        var = stack.pop()
+        if id(var) in seen:
+            continue
+        seen.add(id(var))
+        node = var.owner
+        if node is None or id(var) in blocked or node.op is disconnected_grad:
+            continue
+        stack.extend(node.inputs)
+    return seen
+
+
+def _constants_as_inputs(roots: list[Variable], wrt: list[Variable],
+                         seeds: dict[int, list[Variable]]) -> tuple:
+    """Theano differentiates with respect to a constant: stand an input in for each constant
+    in ``wrt`` (rewrites would fold it away), and put the constant back in the gradients."""
+    from symconv.graph import Constant, clone_replace
+    stand_ins = {w: Variable(w.type, None, w.name) for w in wrt if isinstance(w, Constant)}
+    if not stand_ins:
+        return roots, wrt, lambda results: results
+    new_roots = clone_replace(roots, stand_ins)
+    for old, new in zip(roots, new_roots):
+        if new is not old and id(old) in seeds:
+            seeds[id(new)] = seeds.pop(id(old))
+    back = {v: c for c, v in stand_ins.items()}
+
+    def restore(results: list) -> list:
+        done = clone_replace([r for r in results if r is not None], back)
+        it = iter(done)
+        return [None if r is None else next(it) for r in results]
+    return new_roots, [stand_ins.get(w, w) for w in wrt], restore
 
 
 # ---- verify_grad ---------------------------------------------------------------------------

@@ -431,7 +431,9 @@ def autocast_dtype(value: bool | int | float | complex) -> str:
             info = np.iinfo(dtype)
             if info.min <= value <= info.max:
                 return dtype
-        return "uint64" if 0 <= value <= np.iinfo("uint64").max else "float64"
+        if 0 <= value <= np.iinfo("uint64").max:
+            return "uint64"
+        raise OverflowError(f"Python int {value} is too large for any integer dtype (as Theano)")
     if isinstance(value, float):
         return config.floatX
     if isinstance(value, complex):

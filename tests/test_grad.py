@@ -17,12 +17,13 @@ def test_single_and_list_wrt():
     assert gx.name == "(dcost/dx)" or gx.name is None or "dx" in gx.name
 
 
-def test_cost_must_be_a_float_scalar():
+def test_cost_must_be_a_scalar_and_a_discrete_cost_has_zero_gradient():
     x = T.vector("x")
     with pytest.raises(TypeError, match="cost must be a scalar"):
         T.grad(x * 2, x)
-    with pytest.raises(TypeError, match="discrete dtype"):
-        T.grad(T.argmax(x), x)
+    # Theano 1.0.5: the gradient of an integer cost (a step function) is zero
+    g = T.grad(T.argmax(x), x)
+    np.testing.assert_array_equal(g.eval({x: np.array([1.0, 3.0, 2.0])}), [0.0, 0.0, 0.0])
 
 
 def test_disconnected_inputs():

@@ -155,12 +155,17 @@ def elemwise_op(name: str, nin: int, c: str, rule: str, grad: Callable | None,
         kernel = _ufunc_kernel(kernel or name)
     elif rule == "float":
         kernel = _float_inputs(kernel)
-    return Op(name, _infer_for(name, rule, refuse), kernel, grad, prepare=_prepare,
+    return Op(name, _infer_for(name, rule, refuse), kernel, grad,
+              prepare=_arity_checked(name, nin),
               elemwise=Scalar(nin, c, rule), doc=doc)
 
 
-def _float_only(g: Variable, x: Variable, value: Any) -> Any:
-    return None if x.dtype in DISCRETE_DTYPES else value
+def _arity_checked(name: str, nin: int) -> Callable:
+    def prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
+        if len(inputs) != nin:
+            raise TypeError(f"{name}: takes {nin} inputs, got {len(inputs)}")
+        return _prepare(inputs, params)
+    return prepare
 
 
 # Gradient rules: g is the output gradient, out the op's result; one line per op.
@@ -177,10 +182,11 @@ mod = elemwise_op("mod", 2, "py_mod({0}, {1})", "upcast",
                   lambda g, out, a, b: [g, -g * int_div(a, b)], kernel="mod")
 pow = elemwise_op("pow", 2, "pow({0}, {1})", "upcast_min8",
                   lambda g, out, a, b: [g * b * a ** (b - 1), g * out * log(a)], kernel="power")
+# at a tie the whole gradient goes to the first argument, as in Theano
 maximum = elemwise_op("maximum", 2, "max({0}, {1})", "upcast",
-                      lambda g, out, a, b: [g * eq(out, a), g * eq(out, b)])
+                      lambda g, out, a, b: [g * eq(out, a), g * neq(out, a)])
 minimum = elemwise_op("minimum", 2, "min({0}, {1})", "upcast",
-                      lambda g, out, a, b: [g * eq(out, a), g * eq(out, b)])
+                      lambda g, out, a, b: [g * eq(out, a), g * neq(out, a)])
 
 eq = elemwise_op("eq", 2, "({0} == {1})", "bool", None, kernel="equal")
 neq = elemwise_op("neq", 2, "({0} != {1})", "bool", None, kernel="not_equal")
@@ -252,10 +258,13 @@ switch = elemwise_op("switch", 3, "({0} ? {1} : {2})", "cond",
 
 
 def _clip_kernel(xp: Any, x: Any, lo: Any, hi: Any) -> Any:
-    return xp.minimum(xp.maximum(x, lo), hi)
+    # Theano's order of tests: below lo gives lo, else above hi gives hi (also when lo > hi,
+    # where NumPy's clip gives hi everywhere); the gradient rule below follows the same tests
+    out = xp.where(x > hi, hi, x)
+    return xp.where(x < lo, lo, out).astype(xp.result_type(x, lo, hi), copy=False)
 
 
-clip = elemwise_op("clip", 3, "min(max({0}, {1}), {2})", "upcast",
+clip = elemwise_op("clip", 3, "({0} < {1} ? {1} : ({0} > {2} ? {2} : {0}))", "upcast",
                    lambda g, out, x, lo, hi: [g * (ge(x, lo) & le(x, hi)), g * lt(x, lo),
                                               g * gt(x, hi)],
                    kernel=_clip_kernel)
@@ -282,7 +291,8 @@ def _cast_prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
 
 
 cast_op = Op("cast", _cast_infer, _cast_kernel,
-             lambda g, out, x, dtype: [_float_only(g, x, cast(g, x.dtype))],
+             # an int input gets the float gradient as it is (Theano's rule)
+             lambda g, out, x, dtype: [g if x.dtype in DISCRETE_DTYPES else cast(g, x.dtype)],
              prepare=_cast_prepare, elemwise=Scalar(1, "(({dtype}){0})", "cast"))
 
 

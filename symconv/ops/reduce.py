@@ -88,8 +88,18 @@ def _prod_kernel(xp: Any, x: Any, axis: tuple, keepdims: bool, dtype: str | None
 
 def _prod_grad(g: Variable, out: Variable, x: Variable, axis: tuple, keepdims: bool,
                dtype: str | None = None) -> list:
-    # d prod / d x_i = prod / x_i (undefined where x_i == 0, as Theano without no_zeros_in_input)
-    return [mul(_expand(g, x, axis, keepdims), _expand(out, x, axis, keepdims)) / x]
+    # d prod / d x_i = product of the other elements of its group (Theano's rule with zeros):
+    # no zero in the group: prod / x_i; one zero: the product of the non-zeros at the zero,
+    # 0 elsewhere; two or more zeros: 0 everywhere
+    from symconv.ops.elemwise import switch
+    is_zero = eq(x, 0)
+    n_zeros = _expand(reduce_sum(is_zero, axis=axis, keepdims=keepdims), x, axis, keepdims)
+    safe = switch(is_zero, 1, x)
+    prod_nonzero = _expand(reduce_prod(safe, axis=axis, keepdims=keepdims, dtype=out.dtype),
+                           x, axis, keepdims)
+    others = switch(is_zero, switch(eq(n_zeros, 1), prod_nonzero, 0),
+                    switch(eq(n_zeros, 0), prod_nonzero / safe, 0))
+    return [mul(_expand(g, x, axis, keepdims), others)]
 
 
 reduce_prod = Op("prod", _sum_infer, _prod_kernel, _prod_grad, prepare=_prepare_for("prod"))

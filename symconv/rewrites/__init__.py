@@ -2,3 +2,4 @@
 from symconv.rewrites import canonicalize, stabilize  # noqa: F401
 from symconv.rewrites import specialize  # noqa: F401
 from symconv.rewrites import bucketing  # noqa: F401
+from symconv.rewrites import sigmoid  # noqa: F401

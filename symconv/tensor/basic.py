@@ -136,6 +136,10 @@ def mean(input: Any, axis: Any = None, dtype: str | None = None, op: bool = Fals
     """Mean over ``axis``: float32 stays float32, integers give float64 (Theano's rule)."""
     x = as_tensor_variable(input)
     axes = R.normalize_axis(axis, x.ndim, "mean")
+    if dtype is None and x.dtype == "float16":
+        # accumulate in float32 and return float16, as Theano (a float16 sum overflows at 65504)
+        s = sum(x, axis=axes, dtype="float32", keepdims=keepdims)
+        return cast(true_div(s, _count(x, axes, "float32")), "float16")
     s = sum(x, axis=axes, dtype=dtype, keepdims=keepdims)
     count_dtype = "float32" if s.dtype in ("float16", "float32") else "float64"
     return true_div(s, _count(x, axes, count_dtype))
@@ -290,9 +294,11 @@ def shape_padaxis(x: Any, axis: int) -> Variable:
 def patternbroadcast(x: Any, broadcastable: Sequence[bool]) -> Variable:
     """``x`` with the given broadcastable pattern (checked against the value at run time)."""
     x = as_tensor_variable(x)
-    if len(broadcastable) != x.ndim:
+    if len(broadcastable) > x.ndim:
         raise ValueError(f"patternbroadcast: pattern {tuple(broadcastable)} has "
                          f"{len(broadcastable)} entries but {x} has {x.ndim} dimensions")
+    # a shorter pattern sets the leading axes only (Theano's Rebroadcast of axes 0..len-1)
+    broadcastable = tuple(broadcastable) + x.broadcastable[len(broadcastable):]
     shape = tuple(1 if b else (None if s == 1 else s)
                   for s, b in zip(x.type.shape, broadcastable))
     return x if shape == x.type.shape else S.rebroadcast(x, shape=shape)
@@ -301,6 +307,10 @@ def patternbroadcast(x: Any, broadcastable: Sequence[bool]) -> Variable:
 def addbroadcast(x: Any, *axes: int) -> Variable:
     """``x`` with the given axes declared broadcastable (size 1)."""
     x = as_tensor_variable(x)
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise ValueError(f"addbroadcast: axis {a} does not exist in {x} ({x.ndim} dimensions)")
+    axes = tuple(a % x.ndim for a in axes)
     return patternbroadcast(x, [b or a in axes for a, b in enumerate(x.broadcastable)])
 
 
@@ -357,8 +367,17 @@ def ones(shape: Any, dtype: str | None = None) -> Variable:
 
 
 def fill(model: Any, value: Any) -> Variable:
+    """``value`` broadcast to the shape of ``model`` broadcast with it (Theano's ``second``)."""
     model = as_tensor_variable(model)
-    return alloc(value, *S.shape_of(model))
+    if not isinstance(value, Variable):
+        return alloc(value, *S.shape_of(model))
+    if value.ndim > model.ndim:
+        model = shape_padleft(model, value.ndim - model.ndim)
+    value_dims = [None] * (model.ndim - value.ndim) + S.shape_of(value)
+    value_bcast = (True,) * (model.ndim - value.ndim) + value.broadcastable
+    dims = [v if mb and not vb else m for m, v, mb, vb in
+            zip(S.shape_of(model), value_dims, model.broadcastable, value_bcast)]
+    return alloc(value, *dims)
 
 
 second = fill

@@ -36,6 +36,8 @@ def softmax(c: Any, axis: int = -1) -> Variable:
     c = as_tensor_variable(c)
     if axis not in (-1, c.ndim - 1, None):
         raise ValueError("softmax: only the last axis is supported")
+    if c.ndim == 1:   # Theano treats a vector as one row: the result is a (1, k) matrix
+        c = _T.shape_padleft(c)
     return _nnet.softmax(c)
 
 
@@ -44,6 +46,8 @@ def logsoftmax(c: Any, axis: int = -1) -> Variable:
     c = as_tensor_variable(c)
     if axis not in (-1, c.ndim - 1, None):
         raise ValueError("logsoftmax: only the last axis is supported")
+    if c.ndim == 1:   # Theano treats a vector as one row: the result is a (1, k) matrix
+        c = _T.shape_padleft(c)
     return _nnet.logsoftmax(c)
 
 

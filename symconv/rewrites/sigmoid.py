@@ -1,0 +1,117 @@
+"""Stabilize hand-written logistic and log-sum-exp forms (Theano's sigm.py and log rewrites).
+
+``1 / (1 + exp(-z))`` as written in Theano's tutorials becomes ``sigmoid(z)``, so the log rules
+of stabilize.py turn the cross-entropy into softplus forms; ``log(1 + x)`` becomes ``log1p(x)``
+and ``log(exp(a) + exp(b))`` is shifted by the larger exponent. T.grad runs these rules before
+differentiating, so the gradients are taken of the stable forms.
+"""
+from __future__ import annotations
+
+from symconv.graph import Node, Variable
+from symconv.ops import elemwise as E
+from symconv.rewrite import register
+from symconv.rewrites.stabilize import _is_const, _owner_op
+
+
+def _negated(t: Variable) -> Variable:
+    """-t, written without a double negation where t is a negation or a difference."""
+    neg = _owner_op(t, "neg")
+    if neg is not None:
+        return neg.inputs[0]
+    sub = _owner_op(t, "sub")
+    if sub is not None:
+        inner = _owner_op(sub.inputs[0], "neg")
+        if inner is not None:                  # -(-u - v) = u + v
+            return E.add(inner.inputs[0], sub.inputs[1])
+        return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
+    return E.neg(t)
+
+
+def _one_plus_exp(var: Variable) -> Variable | None:
+    """t where var is 1 + exp(t) or exp(t) + 1."""
+    add = _owner_op(var, "add")
+    if add is None:
+        return None
+    for one, other in (add.inputs, tuple(reversed(add.inputs))):
+        ex = _owner_op(other, "exp")
+        if ex is not None and _is_const(one, 1):
+            return ex.inputs[0]
+    return None
+
+
+@register("stabilize", ops=["true_div"])
+def logistic_quotient(node: Node) -> Variable | None:
+    # 1 / (1 + exp(t)) -> sigmoid(-t);  exp(t) / (1 + exp(t)) -> sigmoid(t)
+    num, den = node.inputs
+    t = _one_plus_exp(den)
+    if t is None:
+        return None
+    if _is_const(num, 1):
+        return E.sigmoid(_negated(t))
+    ex = _owner_op(num, "exp")
+    if ex is not None and ex.inputs[0] is t:
+        return E.sigmoid(t)
+    return None
+
+
+@register("stabilize", ops=["inv"])
+def logistic_inverse(node: Node) -> Variable | None:
+    # inv(1 + exp(t)) -> sigmoid(-t)
+    t = _one_plus_exp(node.inputs[0])
+    return E.sigmoid(_negated(t)) if t is not None else None
+
+
+@register("stabilize", ops=["log"])
+def log_one_plus(node: Node) -> Variable | None:
+    # log(1 + x) -> log1p(x);  log(1 - x) -> log1p(-x)   (exp and sigmoid have rules of their own)
+    for name in ("add", "sub"):
+        inner = _owner_op(node.inputs[0], name)
+        if inner is None:
+            continue
+        pairs = [inner.inputs] + ([tuple(reversed(inner.inputs))] if name == "add" else [])
+        for one, x in pairs:
+            if not _is_const(one, 1) or x.owner is not None and x.owner.op.name in (
+                    "exp", "sigmoid"):
+                continue
+            if one.ndim > x.ndim or any(a == 1 and b != 1 for a, b in
+                                        zip(x.type.shape, one.type.shape)):
+                continue   # the constant would have set the result's shape
+            return E.log1p(x if name == "add" else E.neg(x))
+    return None
+
+
+def _exp_terms(var: Variable, out: list[Variable]) -> bool:
+    """Collect t_i where var = exp(t_1) + exp(t_2) + ...; False when another term is found."""
+    add = _owner_op(var, "add")
+    if add is not None:
+        return all(_exp_terms(i, out) for i in add.inputs)
+    ex = _owner_op(var, "exp")
+    if ex is None:
+        return False
+    out.append(ex.inputs[0])
+    return True
+
+
+def _is_shifted(t: Variable) -> bool:
+    sub = _owner_op(t, "sub")
+    return sub is not None and _owner_op(sub.inputs[1], "disconnected_grad") is not None
+
+
+@register("stabilize", ops=["log"])
+def log_sum_exp(node: Node) -> Variable | None:
+    # log(exp(a) + exp(b) + ...) -> m + log(exp(a - m) + exp(b - m) + ...), m = max(a, b, ...)
+    # m is held constant for T.grad (the identity holds for any m), so the gradient is the
+    # exact softmax of the exponents; the sum lies in [1, n] and never overflows
+    terms: list[Variable] = []
+    if not _exp_terms(node.inputs[0], terms) or len(terms) < 2 or any(map(_is_shifted, terms)):
+        return None
+    from symconv.gradient import disconnected_grad
+    m = terms[0]
+    for t in terms[1:]:
+        m = E.maximum(m, t)
+    m = disconnected_grad(m)
+    total = E.exp(E.sub(terms[0], m))
+    for t in terms[1:]:
+        total = E.add(total, E.exp(E.sub(t, m)))
+    result = E.add(m, E.log(total))
+    return result if result.dtype == node.out.dtype else E.cast(result, node.out.dtype)
