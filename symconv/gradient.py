@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from symconv.graph import (DISCRETE_DTYPES, Op, TensorType, Variable, as_tensor_variable,
-                           constant, toposort, toposort_vars)
+                           constant, toposort)
 
 
 class DisconnectedInputError(ValueError):
