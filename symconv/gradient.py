@@ -274,8 +274,9 @@ def verify_grad(fun: Callable[..., Variable], pt: Sequence[Any], n_tests: int = 
     rng = rng if rng is not None else np.random.default_rng(42)
     def rand(shape: tuple) -> np.ndarray:
         return rng.random(shape) if hasattr(rng, "integers") else rng.rand(*shape)
-    inputs = [Variable(TensorType(p.dtype, (None,) * p.ndim), name=f"input {i}")
-              for i, p in enumerate(pt)]
+    # size-1 axes of the test point are broadcastable, as in Theano's verify_grad
+    inputs = [Variable(TensorType(p.dtype, tuple(1 if s == 1 else None for s in p.shape)),
+                       name=f"input {i}") for i, p in enumerate(pt)]
     out = as_tensor_variable(fun(*inputs))
     dtype = out.dtype if out.dtype in _EPS else "float64"
     worst = min((p.dtype.name for p in pt), key=lambda d: _EPS.get(d, 1e-6), default="float64")

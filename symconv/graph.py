@@ -222,6 +222,11 @@ class Constant(Variable):
     def clone(self) -> "Constant":
         return self
 
+    @property
+    def value(self) -> np.ndarray:
+        """The constant's array (Theano's ``Constant.value``)."""
+        return self.data
+
     def signature(self) -> tuple:
         """Key under which equal constants are merged."""
         return (self.type, self.data.tobytes())

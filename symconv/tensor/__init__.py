@@ -1,5 +1,5 @@
 """``import symconv.tensor as T``: Theano's tensor API."""
-from symconv.graph import TensorType, Variable, as_tensor_variable, constant
+from symconv.graph import Variable, as_tensor_variable, constant
 from symconv.graph import Variable as TensorVariable, Constant as TensorConstant
 from symconv.graph import SharedVariable as TensorSharedVariable
 from symconv.tensor.basic import *  # noqa: F401,F403
@@ -7,5 +7,9 @@ from symconv.tensor.basic import abs, all, any, max, min, pow, round, sum  # noq
 from symconv.gradient import grad, disconnected_grad, zero_grad  # noqa: F401
 from symconv.tensor import nnet  # noqa: F401
 from symconv.tensor import shared_randomstreams  # noqa: F401
+from symconv.tensor.type import TensorType, TYPES as _TYPES, plural_constructors as _plurals
+
+globals().update(_TYPES)   # T.dmatrix, T.fvector, ...: callable TensorType instances
+globals().update(_plurals(globals()))   # T.dmatrices, T.scalars, ...
 
 as_tensor = as_tensor_variable
