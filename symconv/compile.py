@@ -458,3 +458,4 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
     if fn.profile is not None and config.profile:
         fn.profile.print_at_exit()
     return fn
+from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)

@@ -105,6 +105,15 @@ def _read_sources() -> dict[str, str]:
     return values
 
 
+class _WarnFlags:
+    """Theano's ``config.warn.*`` (warnings about old Theano bugs): any flag is accepted."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return "None" if name == "ignore_bug_before" else False
+
+
 class Config:
     """The flags; read them as attributes (``config.floatX``) and set them the same way."""
 
@@ -116,6 +125,9 @@ class Config:
             self._set(name, text, source="SYMCONV_FLAGS/.symconvrc")
 
     def _set(self, name: str, value: Any, source: str = "code") -> None:
+        if name.startswith("warn."):   # Theano's warn.* flags: accepted, they warn of nothing
+            setattr(self.warn, name[5:], value)
+            return
         flag = FLAGS.get(name)
         if flag is None:
             raise ValueError(
@@ -130,6 +142,8 @@ class Config:
                 + (f"; valid values: {valid}" if valid else "")) from None
 
     def __getattr__(self, name: str) -> Any:
+        if name == "warn":
+            self._values.setdefault("warn", _WarnFlags())
         try:
             return self._values[name]
         except KeyError:
@@ -141,8 +155,11 @@ class Config:
         self._set(name, value)
 
     @contextlib.contextmanager
-    def change_flags(self, **flags: Any) -> Iterator[None]:
-        """Set flags for the duration of a ``with`` block (scoped override, for tests)."""
+    def change_flags(self, *args: dict, **flags: Any) -> Iterator[None]:
+        """Set flags for the duration of a ``with`` block (scoped override, for tests); flags
+        may also come as a dict (``change_flags({'floatX': 'float32'})``, as Theano)."""
+        for arg in args:
+            flags = {**arg, **flags}
         old = dict(self._values)
         try:
             for name, value in flags.items():

@@ -305,3 +305,122 @@ def verify_grad(fun: Callable[..., Variable], pt: Sequence[Any], n_tests: int = 
 
 
 verify_grad.E_grad = GradientError  # Theano's spelling
+
+
+# ---- Lop, Rop, jacobian, hessian -----------------------------------------------------------
+
+
+def Lop(f: Variable | Sequence[Variable], wrt: Variable | Sequence[Variable],
+        eval_points: Variable | Sequence[Variable], consider_constant: Any = None,
+        disconnected_inputs: str = "raise") -> Variable | list[Variable]:
+    """Vector-Jacobian product: the gradient of ``sum(f * eval_points)`` with respect to wrt."""
+    fs = [f] if isinstance(f, Variable) else list(f)
+    points = [eval_points] if isinstance(eval_points, Variable) or not isinstance(
+        eval_points, (list, tuple)) else list(eval_points)
+    known = {out: as_tensor_variable(p) for out, p in zip(fs, points)}
+    return grad(None, wrt, consider_constant=consider_constant, known_grads=known,
+                disconnected_inputs=disconnected_inputs)
+
+
+def Rop(f: Variable | Sequence[Variable], wrt: Variable | Sequence[Variable],
+        eval_points: Variable | Sequence[Variable]) -> Variable | list[Variable]:
+    """Jacobian-vector product ``J(f, wrt) . eval_points``, by differentiating the (linear)
+    vector-Jacobian product with respect to its vector."""
+    from symconv.graph import clone_replace
+    from symconv.ops.shape import filled_like
+    single_f = isinstance(f, Variable)
+    fs = [f] if single_f else list(f)
+    wrts = [wrt] if isinstance(wrt, Variable) else list(wrt)
+    points = [eval_points] if isinstance(eval_points, Variable) or not isinstance(
+        eval_points, (list, tuple)) else list(eval_points)
+    us = [Variable(TensorType(out.dtype if out.dtype not in DISCRETE_DTYPES else "float64",
+                              out.type.shape), None, "u") for out in fs]
+    vjps = Lop(fs, wrts, us, disconnected_inputs="ignore")
+    known = {v: as_tensor_variable(p) for v, p in zip(vjps, points)}
+    jvps = grad(None, us, known_grads=known, disconnected_inputs="ignore")
+    # the product is linear in u, so u is absent or multiplied by zero: put zeros in its place
+    jvps = clone_replace(jvps, {u: filled_like(out, dtype=u.dtype, value=0)
+                                for u, out in zip(us, fs)})
+    return jvps[0] if single_f else jvps
+
+
+def _jacobian_kernel(xp: Any, n: Any, *values: Any, inner: Any) -> Any:
+    rows = []
+    count = int(n)
+    for i in range(count):
+        seed = np.zeros(count, dtype=inner.seed_dtype)
+        seed[i] = 1
+        rows.append(np.asarray(inner.fn(*values, seed)))
+    if not rows:   # an empty vector: no rows, each of the shape of wrt
+        empty = np.asarray(inner.fn(*values, np.zeros(0, dtype=inner.seed_dtype)))
+        return np.zeros((0,) + empty.shape, dtype=inner.out_dtype)
+    return np.stack(rows)
+
+
+class _InnerVJP:
+    """One row of a Jacobian: a compiled vector-Jacobian product (hashable by identity)."""
+
+    def __init__(self, inputs: list[Variable], seed: Variable, out: Variable) -> None:
+        self.inputs, self.seed_var, self.out = inputs, seed, out
+        self.seed_dtype, self.out_dtype = seed.dtype, out.dtype
+        self._fn = None
+
+    @property
+    def fn(self) -> Any:
+        if self._fn is None:
+            from symconv.compile import function
+            self._fn = function(self.inputs + [self.seed_var], self.out,
+                                on_unused_input="ignore")
+        return self._fn
+
+
+def _jacobian_infer(n: TensorType, *values: TensorType, inner: Any) -> TensorType:
+    return TensorType(inner.out_dtype, (None,) + tuple(inner.out.type.shape))
+
+
+jacobian_rows = Op("jacobian_rows", _jacobian_infer, _jacobian_kernel, None,
+                   doc="Jacobian of a vector: one compiled vector-Jacobian product per row.")
+
+
+def jacobian(expression: Variable, wrt: Variable | Sequence[Variable],
+             consider_constant: Any = None, disconnected_inputs: str = "raise"
+             ) -> Variable | list[Variable]:
+    """d expression[i] / d wrt, one row per element of the vector ``expression`` (Theano's
+    jacobian; each row is a vector-Jacobian product, computed when the function runs)."""
+    from symconv.graph import Constant, SharedVariable, graph_inputs
+    expression = as_tensor_variable(expression)
+    single = isinstance(wrt, Variable)
+    wrts = [wrt] if single else list(wrt)
+    if expression.ndim == 0:
+        out = grad(expression, wrts, consider_constant=consider_constant,
+                   disconnected_inputs=disconnected_inputs)
+        return out[0] if single else out
+    if expression.ndim != 1:
+        raise TypeError(f"jacobian: expression must be a vector, got {expression.type}")
+    seed = Variable(TensorType(_grad_dtype(expression), expression.type.shape), None, "seed")
+    rows = Lop(expression, wrts, seed, consider_constant=consider_constant,
+               disconnected_inputs=disconnected_inputs)
+    results = []
+    for w, row in zip(wrts, rows):
+        ins = [v for v in graph_inputs([row, expression]) if v is not seed
+               and not isinstance(v, (Constant, SharedVariable))]
+        inner = _InnerVJP(ins, seed, row)
+        results.append(jacobian_rows(expression.shape[0], *ins, inner=inner))
+    return results[0] if single else results
+
+
+def hessian(cost: Variable, wrt: Variable | Sequence[Variable], consider_constant: Any = None,
+            disconnected_inputs: str = "raise") -> Variable | list[Variable]:
+    """The matrix of second derivatives of the scalar ``cost`` for each vector in ``wrt``."""
+    single = isinstance(wrt, Variable)
+    wrts = [wrt] if single else list(wrt)
+    out = [jacobian(grad(cost, w, consider_constant=consider_constant,
+                         disconnected_inputs=disconnected_inputs), w,
+                    disconnected_inputs=disconnected_inputs) for w in wrts]
+    return out[0] if single else out
+
+
+def consider_constant(x: Any) -> Variable:
+    """``x`` with a zero gradient (Theano's gradient.consider_constant)."""
+    from symconv.ops.extra import consider_constant_op
+    return consider_constant_op(x)

@@ -456,6 +456,9 @@ def constant(value: Any, name: str | None = None, dtype: str | None = None,
     """A constant variable; Python numbers get Theano's autocast dtype."""
     if dtype is None and is_literal(value):
         dtype = autocast_dtype(value)
+    if dtype == "floatX":
+        from symconv.config import config
+        dtype = config.floatX
     data = np.array(value, dtype=dtype)
     if data.dtype == object:
         raise TypeError(f"cannot make a constant from {type(value).__name__} value {value!r}")

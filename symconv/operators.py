@@ -51,7 +51,12 @@ class TensorOperators:
     def __getitem__(self, index: Any): return _T().subtensor_of(self, index)
 
     def __iter__(self):
-        raise TypeError("a symbolic variable cannot be iterated; index it (x[i]) instead")
+        # a vector of static length unpacks (a, b = x.shape[:2]), as Theano's
+        length = self.type.shape[0] if self.ndim else None
+        if length is None:
+            raise TypeError("a symbolic variable cannot be iterated unless its length is known "
+                            "when the graph is built; index it (x[i]) instead")
+        return iter([self[i] for i in range(length)])
 
     def __len__(self):
         raise TypeError("a symbolic variable has no len(); use x.shape[0]")
@@ -106,6 +111,26 @@ class TensorOperators:
     def norm(self, L, axis=None): return _T().norm(self, L, axis=axis)
     def nonzero_values(self): return _T().nonzero_values(self)
     def copy(self, name=None): return _T().tensor_copy(self, name=name)
+
+    # more of Theano's methods (T.extra_ops and friends)
+    def cumsum(self, axis=None): return _T().cumsum(self, axis)
+    def cumprod(self, axis=None): return _T().cumprod(self, axis)
+    def repeat(self, repeats, axis=None): return _T().repeat(self, repeats, axis)
+    def ptp(self, axis=None): return _T().ptp(self, axis)
+    def squeeze(self): return _T().squeeze(self)
+    def swapaxes(self, axis1, axis2): return _T().swapaxes(self, axis1, axis2)
+    def choose(self, choices, out=None, mode="raise"): return _T().choose(self, choices, out, mode)
+    def diagonal(self, offset=0, axis1=0, axis2=1):
+        return _T().diagonal(self, offset, axis1, axis2)
+    def nonzero(self, return_matrix=False): return _T().nonzero(self, return_matrix)
+    def sort(self, axis=-1, kind="quicksort", order=None): return _T().sort(self, axis, kind, order)
+    def argsort(self, axis=-1, kind="quicksort", order=None):
+        return _T().argsort(self, axis, kind, order)
+    def round(self, mode="half_to_even"): return _T().round(self, mode)
+    def compress(self, a, axis=None): return _T().compress(a, self, axis)
+    def zeros_like(self, dtype=None): return _T().zeros_like(self, dtype)
+    def ones_like(self, dtype=None): return _T().ones_like(self, dtype)
+    def fill(self, value): return _T().fill(self, value)
 
     def __array__(self, *args, **kwargs):
         raise TypeError("a symbolic variable has no value; compile a function or call .eval()")

@@ -164,3 +164,21 @@ def _esc(text: str) -> str:
 
 
 __all__: Sequence[str] = ["debugprint", "pp", "pydotprint"]
+
+
+pprint = pp   # Theano's name for the pretty printer
+
+
+class Print:
+    """``Print(message, attrs)(x)``: an identity that prints ``message`` and the value of ``x``
+    (or of the given attributes, e.g. ``('shape',)``) each time the function runs."""
+
+    def __init__(self, message: str = "", attrs: tuple = ("__str__",),
+                 global_fn: Any = None) -> None:
+        if global_fn is not None:
+            raise ValueError("Print: global_fn is not supported")
+        self.message, self.attrs = message, tuple(attrs)
+
+    def __call__(self, x: Any) -> Variable:
+        from symconv.ops.extra import print_op
+        return print_op(x, message=self.message, attrs=self.attrs)

@@ -196,3 +196,214 @@ def case_verify_grad_broadcasts_size_one_axes(th, T):
     rng = np.random.RandomState(1)
     th.gradient.verify_grad(lambda a, b: a - b, [rng.rand(2, 2), rng.rand(1, 1)], rng=rng)
     return "ok"
+
+
+# ---- missing API: products and derivatives -------------------------------------------------
+
+def _r(*shape, seed=0):
+    return np.random.RandomState(seed).uniform(-1, 1, shape)
+
+
+def case_tensordot_batched_dot_nd_dot(th, T):
+    a, b, c = T.dtensor3("a"), T.dtensor3("b"), T.dmatrix("c")
+    v = T.dvector("v")
+    outs = [T.tensordot(a, c, [[1, 2], [0, 1]]), T.tensordot(a, b, [[2], [1]]), T.batched_dot(a, b),
+            T.dot(a, v), T.dot(a, c.T), T.batched_dot(c, c)]
+    cost = sum((o ** 2).sum() for o in outs)
+    return _f(th, [a, b, c, v], outs + T.grad(cost, [a, b, c, v]), _r(2, 3, 4), _r(2, 4, 3, seed=1),
+              _r(3, 4, seed=2), _r(4, seed=3))
+
+
+def case_rop_lop_doc_example(th, T):
+    W, V = T.dmatrix("W"), T.dmatrix("V")
+    x, v = T.dvector("x"), T.dvector("v")
+    y = T.dot(x, W)
+    jv = T.Rop(y, W, V)
+    vj = T.Lop(y, W, v)
+    y2 = T.tanh(T.dot(x, W))
+    return [_f(th, [W, V, x], jv, np.ones((2, 2)), 2 * np.ones((2, 2)), np.array([0., 1.])),
+            _f(th, [W, v, x], vj, np.ones((2, 2)), np.array([2., 2.]), np.array([0., 1.])),
+            _f(th, [W, V, x], T.Rop(y2, W, V), _r(2, 2), _r(2, 2, seed=1), np.array([0.5, -1.]))]
+
+
+def case_jacobian_hessian_doc_example(th, T):
+    x = T.dvector("x")
+    J = th.gradient.jacobian(x ** 2, x)
+    H = th.gradient.hessian(T.sum(x ** 3 + T.sin(x)), x)
+    return _f(th, [x], [J, H], np.array([4., 4., 1.]))
+
+
+def case_consider_constant(th, T):
+    x = T.dscalar("x")
+    y = th.gradient.consider_constant(x * x) * x
+    return _f(th, [x], [y, T.grad(y, x)], 3.)
+
+
+# ---- missing API: constructors and rearrangements ------------------------------------------
+
+def case_eye_tri_tril_triu(th, T):
+    m = T.dmatrix("m")
+    n = T.iscalar("n")
+    return [T.eye(3, 4, 1).eval(), T.eye(n).eval({n: 2}), T.tri(3, 2, -1).eval(),
+            _f(th, [m], [T.tril(m), T.triu(m, 1), T.tril(m, -1)], _r(3, 4))]
+
+
+def case_tile_stacklists_grids(th, T):
+    x = T.dvector("x")
+    a, b, c, d = T.dscalars("a", "b", "c", "d")
+    m = T.dmatrix("m")
+    t = T.tile(m, (2, 3))
+    return [_f(th, [m], [t, T.grad((t * t).sum(), m)], _r(2, 2)),
+            _f(th, [a, b, c, d], T.stacklists([[a, b], [c, d]]), 1., 2., 3., 4.),
+            T.mgrid[0:2, 0:3][0].eval(), T.mgrid[0:2, 0:3][1].eval(),
+            T.ogrid[0:3, 0:2][0].eval(), _f(th, [x], T.tile(x, (2,)), np.array([1., 2.]))]
+
+
+def case_ptp_swapaxes_choose_power(th, T):
+    t = T.dtensor3("t")
+    i = T.ivector("i")
+    x, y = T.dvectors("x", "y")
+    return [_f(th, [t], [T.ptp(t), T.ptp(t, axis=1), T.swapaxes(t, 0, 2)], _r(2, 3, 4)),
+            _f(th, [i, x, y], T.choose(i, [x, y]), np.array([0, 1, 1], "int32"),
+               np.array([1., 2., 3.]), np.array([4., 5., 6.])),
+            _f(th, [x, y], [T.power(x, y)] + T.grad(T.power(x, y).sum(), [x, y]),
+               np.array([1., 2., 3.]), np.array([2., 0.5, 1.]))]
+
+
+def case_cov(th, T):
+    m, y = T.dmatrix("m"), T.dmatrix("y")
+    return _f(th, [m, y], [T.cov(m), T.cov(m, rowvar=False), T.cov(m, bias=True),
+                           T.cov(m, y), T.cov(m, ddof=0)], _r(3, 5), _r(2, 5, seed=1))
+
+
+def case_inverse_trig_and_hyperbolic(th, T):
+    x = T.dvector("x")
+    fs = [T.arccos(x), T.arcsin(x), T.arctan(x), T.tan(x), T.sinh(x), T.cosh(x),
+          T.arcsinh(x), T.arctanh(x), T.arctan2(x, x + 2), T.arccosh(x + 2)]
+    return _f(th, [x], fs + T.grad(sum(f.sum() for f in fs), x), np.array([-0.5, 0.1, 0.7]))
+
+
+def case_nonzero_family(th, T):
+    m = T.dmatrix("m")
+    v = np.array([[0., 2., 0.], [3., 0., 4.]])
+    return _f(th, [m], list(T.nonzero(m)) + [T.flatnonzero(m), T.nonzero_values(m),
+                                             m.nonzero_values()], v)
+
+
+def case_permutations(th, T):
+    p = T.ivector("p")
+    x, pm = T.dmatrix("x"), T.imatrix("pm")
+    return [_f(th, [p], T.inverse_permutation(p), np.array([2, 0, 3, 1], "int32")),
+            _f(th, [x, pm], [T.permute_row_elements(x, pm),
+                             T.permute_row_elements(x, pm, inverse=True)],
+               np.arange(6.).reshape(2, 3), np.array([[2, 0, 1], [1, 2, 0]], "int32"))]
+
+
+def case_xlogy0(th, T):
+    x, y = T.dvectors("x", "y")
+    return _f(th, [x, y], [T.xlogx.xlogy0(x, y), T.xlogx.xlogx(y)], np.array([0., 1., 2.]),
+              np.array([0.5, 2., 3.]))
+
+
+def case_extra_ops(th, T):
+    x, m = T.dvector("x"), T.dmatrix("m")
+    i = T.ivector("i")
+    E = T.extra_ops
+    outs = [E.cumsum(x), E.cumsum(m, axis=0), E.cumprod(m, axis=1), E.diff(x),
+            E.repeat(x, 2), E.squeeze(T.shape_padleft(x))]
+    cost = sum((o ** 2).sum() for o in outs)
+    # Theano has no gradient for these
+    outs += [E.repeat(m, [1, 2], axis=0), E.repeat(m, 2, axis=1), E.diff(m, n=2)]
+    xv, mv = np.array([1., 3., -2., 4.]), np.array([[1., 2., 3.], [4., -5., 6.]])
+    return [_f(th, [x, m], outs + T.grad(cost, [x, m]), xv, mv),
+            _f(th, [i], [E.bincount(i), E.bincount(i, minlength=6)], np.array([0, 3, 3, 1],
+                                                                             "int32")),
+            _f(th, [i], E.to_one_hot(i, 4), np.array([0, 3, 1], "int32")),
+            _f(th, [m], E.fill_diagonal(m, 9.), mv)]
+
+
+def case_sort_argsort(th, T):
+    x, m = T.dvector("x"), T.dmatrix("m")
+    s = T.sort(m, axis=1)
+    return [_f(th, [x], [T.sort(x), T.argsort(x)], np.array([3., 1., 2.])),
+            _f(th, [m], [s, T.argsort(m, axis=0), T.grad((s * [1., 2., 3.]).sum(), m)],
+               np.array([[3., 1., 2.], [0., 5., 4.]]))]
+
+
+def case_bool_mask_indexing(th, T):
+    m = T.dmatrix("m")
+    r = m[m > 1]
+    rows = m[T.gt(m.sum(axis=1), 2)]
+    return _f(th, [m], [r, rows, T.grad(r.sum() + (rows ** 2).sum(), m)],
+              np.array([[0., 2.], [3., 1.]]))
+
+
+def case_unpack_fixed_length_vector(th, T):
+    m = T.dmatrix("m")
+    a, b = m.shape[:2]
+    return _f(th, [m], [a, b * 10], np.zeros((2, 5)))
+
+
+def case_specify_shape(th, T):
+    m = T.dmatrix("m")
+    s = T.specify_shape(m, (2, 3))
+    f = th.function([m], s * 2)
+    return [list(s.broadcastable), f(np.ones((2, 3))),
+            T.grad(s.sum(), m).eval({m: np.ones((2, 3))})]
+
+
+def case_floatx_dtype_strings(th, T):
+    return [T.matrix(dtype="floatX").dtype, T.ones_like(T.ivector(), dtype="floatX").dtype,
+            T.sum(T.ivector(), dtype="floatX").dtype,
+            T.arange(3, dtype="floatX").dtype, T.dvector().astype("floatX").dtype,
+            T.cast(T.ivector(), "floatX").dtype, T.constant(1, dtype="floatX").dtype]
+
+
+def case_change_flags_dict_and_warn(th, T):
+    th.config.warn.sum_div_dimshuffle_bug = False
+    with th.change_flags({"floatX": "float32"}):
+        inside = T.matrix().dtype
+    return [inside, T.matrix().dtype, th.scalar.upcast("int32", "float32"),
+            th.scalar.upcast("int8", "uint8"),
+            th.compile.shared(np.zeros(2), name="s").get_value()]
+
+
+def case_batch_normalization(th, T):
+    x = T.dmatrix("x")
+    t4 = T.dtensor4("t4")
+    g, b = T.dvector("g"), T.dvector("b")
+    bn = T.nnet.bn
+    out, mean, invstd = bn.batch_normalization_train(x, g, b)
+    g4 = T.TensorType("float64", (True, False, True, True))("g4")
+    b4 = T.TensorType("float64", (True, False, True, True))("b4")
+    rm = T.TensorType("float64", (True, False, True, True))("rm")
+    outs = bn.batch_normalization_train(t4, g4, b4, "spatial", 1e-3, 0.2, rm, rm * 2)
+    test = bn.batch_normalization_test(x, g, b, x.mean(0), x.var(0))
+    xv, gv, bv = _r(4, 3), np.array([1., 2., 0.5]), np.array([0., 1., -1.])
+    t4v = _r(2, 3, 2, 2, seed=1)
+    ones = np.ones((1, 3, 1, 1))
+    return [_f(th, [x, g, b], [out, mean, invstd, test, T.grad((out ** 2 * [1., 2., 3.]).sum(),
+                                                             x)], xv, gv, bv),
+            _f(th, [t4, g4, b4, rm], list(outs), t4v, ones * 2, ones, ones * 0.5)]
+
+
+def case_conv_output_shape(th, T):
+    from_theano = th.tensor.nnet.abstract_conv.get_conv_output_shape
+    return [list(from_theano((8, 3, 28, 28), (16, 3, 5, 5), "valid", (1, 1))),
+            list(from_theano((8, 3, 28, 28), (16, 3, 5, 5), "half", (2, 2))),
+            list(from_theano((8, 3, 28, 27), (16, 3, 5, 4), "full", (1, 3), (2, 1))),
+            list(from_theano((8, 3, 28, 28), (16, 3, 5, 5), (1, 2), (1, 1)))]
+
+
+def case_methods(th, T):
+    m = T.dmatrix("m")
+    outs = [m.cumsum(axis=0), m.repeat(2, axis=1), m.ptp(axis=0), m.swapaxes(0, 1),
+            m.diagonal(), m.sort(axis=0), m.argsort(), m.round(), m.zeros_like(),
+            m.cumprod()]
+    return _f(th, [m], outs, np.array([[1.5, -2.], [0.5, 3.]]))
+
+
+def case_printing_print_and_pprint(th, T):
+    x = T.dvector("x")
+    y = th.printing.Print("x is")(x) * 2
+    return [th.function([x], y)(np.array([1., 2.])), isinstance(th.printing.pprint(x * 2), str)]

@@ -34,6 +34,7 @@ def parse_index(x: Variable, index: Any) -> tuple[tuple, list[Variable]]:
         inputs.append(var)
         return ("v", len(inputs) - 1)
 
+    index = _expand_masks(index)
     n_real = sum(1 for i in index if i is not None and i is not Ellipsis)
     if sum(1 for i in index if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single Ellipsis")
@@ -61,6 +62,23 @@ def parse_index(x: Variable, index: Any) -> tuple[tuple, list[Variable]]:
     if sum(1 for e in spec if e[0] != "newaxis") > x.ndim:
         raise IndexError(f"too many indices for {x} ({x.type}): {len(index)} given")
     return tuple(spec), inputs
+
+def _expand_masks(index: tuple) -> tuple:
+    """A boolean mask of k dimensions becomes its k nonzero() index vectors (NumPy's rule)."""
+    if not any(isinstance(i, Variable) and i.dtype == "bool" or
+               isinstance(i, np.ndarray) and i.dtype == bool for i in index):
+        return index
+    from symconv.ops.extra import nonzero_op
+    out: list = []
+    for item in index:
+        if isinstance(item, np.ndarray) and item.dtype == bool:
+            out.extend(np.nonzero(item))
+        elif isinstance(item, Variable) and item.dtype == "bool":
+            rows = nonzero_op(item)
+            out.extend(rows[k] for k in range(item.ndim))
+        else:
+            out.append(item)
+    return tuple(out)
 
 # ---- type inference -----------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ def _prepare_for(name: str):
         params["keepdims"] = bool(params.get("keepdims", False))
         if name in ("sum", "prod"):
             params["dtype"] = params.get("dtype")
+            if params["dtype"] == "floatX":
+                from symconv.config import config
+                params["dtype"] = config.floatX
         return [x], params
     return prepare
 

@@ -182,6 +182,9 @@ def dot(a: Any, b: Any) -> Variable:
         lead = [a.shape[i] for i in range(a.ndim - 1)]
         flat = S.reshape(a, -1, a.shape[a.ndim - 1])
         return S.reshape(_dot(flat, b), *(lead + ([b.shape[1]] if b.ndim == 2 else [])))
+    if a.ndim > 2 or b.ndim > 2:
+        from symconv.tensor.more import nd_dot
+        return nd_dot(a, b)
     return _dot(a, b)
 
 
@@ -325,6 +328,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None
     if stop is None:
         start, stop = 0, start
     vals = [as_tensor_variable(v) for v in (start, stop, step)]
+    dtype = config.floatX if dtype == "floatX" else dtype
     if dtype is None:
         floats = [v.dtype for v in vals if v.dtype.startswith("float")]
         dtype = E.upcast(*floats) if floats else "int64"

@@ -87,3 +87,4 @@ def crossentropy_categorical_1hot(coding_dist: Any, true_one_of_n: Any) -> Varia
 from symconv.tensor.nnet.abstract_conv import (conv2d, conv2d_grad_wrt_inputs,  # noqa: E402,F401
                                                conv2d_grad_wrt_weights, conv2d_transpose)
 from symconv.tensor.nnet import conv  # noqa: E402,F401
+from symconv.tensor.nnet import bn  # noqa: F401,E402

@@ -178,3 +178,39 @@ def conv2d_transpose(input: Any, filters: Any, output_shape: Any, filter_shape: 
                                   border_mode=border_mode, subsample=input_dilation,
                                   filter_flip=filter_flip, filter_dilation=filter_dilation,
                                   num_groups=num_groups)
+
+
+def get_conv_shape_1axis(image_shape: int | None, kernel_shape: int | None,
+                         border_mode: str | int, subsample: int, dilation: int = 1
+                         ) -> int | None:
+    """Output size of a convolution along one axis (None when an input size is unknown)."""
+    if image_shape is None or kernel_shape is None:
+        return None
+    dil_kernel = (kernel_shape - 1) * dilation + 1
+    if border_mode == "half":
+        pad = dil_kernel // 2
+    elif border_mode == "full":
+        pad = dil_kernel - 1
+    elif border_mode == "valid":
+        pad = 0
+    else:
+        pad = int(border_mode)
+        if pad < 0:
+            raise ValueError("border_mode must be >= 0")
+    return (image_shape + 2 * pad - dil_kernel) // subsample + 1
+
+
+def get_conv_output_shape(image_shape: Sequence, kernel_shape: Sequence,
+                          border_mode: Any, subsample: Sequence,
+                          filter_dilation: Sequence | None = None) -> tuple:
+    """(batch, output channels, *spatial sizes) of a convolution, as Theano's function."""
+    bsize, imshp = image_shape[0], image_shape[2:]
+    nkern, kshp = kernel_shape[0], kernel_shape[2:]
+    dilation = filter_dilation or (1,) * len(subsample)
+    if isinstance(border_mode, tuple):
+        spatial = tuple(get_conv_shape_1axis(imshp[i], kshp[i], border_mode[i], subsample[i],
+                                             dilation[i]) for i in range(len(subsample)))
+    else:
+        spatial = tuple(get_conv_shape_1axis(imshp[i], kshp[i], border_mode, subsample[i],
+                                             dilation[i]) for i in range(len(subsample)))
+    return (bsize, nkern) + spatial
