@@ -12,6 +12,7 @@ from symconv.scan_module import scan, map, reduce, foldl, foldr  # noqa: A004
 from symconv import ifelse  # noqa: F401
 from symconv.mode import Mode
 from symconv import scalar  # noqa: F401
+from symconv.printing import pp  # noqa: F401
 
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",

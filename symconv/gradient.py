@@ -341,6 +341,11 @@ def Rop(f: Variable | Sequence[Variable], wrt: Variable | Sequence[Variable],
     # the product is linear in u, so u is absent or multiplied by zero: put zeros in its place
     jvps = clone_replace(jvps, {u: filled_like(out, dtype=u.dtype, value=0)
                                 for u, out in zip(us, fs)})
+    # keep wrt in the graph as Theano's R_op does (a function of [W, V, x] computing
+    # Rop(dot(x, W), W, V) is not refused for an unused W); the rewrites drop 0 * sum(w)
+    from symconv.ops.reduce import reduce_sum
+    anchor = _add_all([reduce_sum(w) for w in wrts if w.dtype not in DISCRETE_DTYPES])
+    jvps = [j + constant(0, dtype=j.dtype) * anchor.astype(j.dtype) for j in jvps]
     return jvps[0] if single_f else jvps
 
 

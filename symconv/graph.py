@@ -81,6 +81,12 @@ class TensorType:
                 and all(a is None or a == b for a, b in zip(self.shape, other.shape)))
 
     def __str__(self) -> str:
+        if all(s in (None, 1) for s in self.shape):   # Theano's form when sizes add nothing
+            b = self.broadcastable
+            named = {(): "scalar", (False,): "vector", (False, True): "col",
+                     (True, False): "row", (False, False): "matrix"}
+            kind = named.get(b, str(b) if any(b) else f"{len(b)}D")
+            return f"TensorType({self.dtype}, {kind})"
         kind = {0: "scalar", 1: "vector", 2: "matrix"}.get(self.ndim, f"tensor{self.ndim}")
         shape = ", ".join("?" if s is None else str(s) for s in self.shape)
         return f"TensorType({self.dtype}, {kind}, shape=({shape}{',' if self.ndim == 1 else ''}))"
