@@ -34,5 +34,5 @@ deg2rad = elemwise_op("deg2rad", 1, "({0} * 0.017453292519943295)", "float",
                       lambda g, out, x: [g * float(np.pi / 180)])
 rad2deg = elemwise_op("rad2deg", 1, "({0} * 57.29577951308232)", "float",
                       lambda g, out, x: [g * float(180 / np.pi)])
-isnan = elemwise_op("isnan", 1, "isnan({0})", "bool", None)
-isinf = elemwise_op("isinf", 1, "isinf({0})", "bool", None)
+isnan = elemwise_op("isnan", 1, "isnan((double){0})", "bool", None)
+isinf = elemwise_op("isinf", 1, "isinf((double){0})", "bool", None)
