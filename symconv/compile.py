@@ -203,6 +203,13 @@ class Function:
     def __reduce__(self) -> tuple:
         return (_rebuild_function, (self._spec, {"trust_input": self.trust_input}))
 
+    def copy(self, share_memory: bool = False, swap: dict | None = None,
+             delete_updates: bool = False, name: str | None = None, profile: Any = None
+             ) -> "Function":
+        """This function recompiled, with shared variables swapped or without its updates."""
+        from symconv.function_copy import copy_function
+        return copy_function(self, share_memory, swap, delete_updates, name, profile)
+
     def _use_inplace(self) -> bool:
         """Whether this call may write updates into shared storage as it computes them.
 

@@ -182,3 +182,12 @@ def test_bincount_nonzero_argsort_inverse_permutation_against_numpy():
     mv = np.array([[0.0, 1.0], [2.0, 0.0]])
     np.testing.assert_array_equal(T.nonzero(m, return_matrix=True).eval({m: mv}),
                                   np.stack(np.nonzero(mv)))
+
+
+def test_function_copy_refuses_a_swap_of_another_type():
+    a, b = symconv.shared(np.zeros(2)), symconv.shared(np.zeros(3, "int64"))
+    f = symconv.function([], a * 2)
+    with pytest.raises(TypeError, match="types differ"):
+        f.copy(swap={a: b})
+    c = symconv.shared(np.ones(2))
+    np.testing.assert_array_equal(f.copy(swap={a: c})(), [2.0, 2.0])

@@ -407,3 +407,18 @@ def case_printing_print_and_pprint(th, T):
     x = T.dvector("x")
     y = th.printing.Print("x is")(x) * 2
     return [th.function([x], y)(np.array([1., 2.])), isinstance(th.printing.pprint(x * 2), str)]
+
+
+def case_function_copy_swap_and_delete_updates(th, T):
+    """doc/tutorial/examples.txt, "Copying functions"."""
+    state = th.shared(0)
+    inc = T.iscalar("inc")
+    accumulator = th.function([inc], state, updates=[(state, state + inc)])
+    accumulator(10)
+    new_state = th.shared(0)
+    new_accumulator = accumulator.copy(swap={state: new_state})
+    first = new_accumulator(100)
+    null_accumulator = accumulator.copy(delete_updates=True)
+    second = null_accumulator(9000)
+    # Theano's copies return a list of one output; compare the values only
+    return [np.ravel(first)[0], new_state.get_value(), np.ravel(second)[0], state.get_value()]
