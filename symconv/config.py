@@ -78,6 +78,9 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
          "after every rewrite phase, re-infer every node's type and fail on a mismatch"),
     Flag("warn_float64", "ignore", _choice("ignore", "warn", "raise"),
          "what to do when a float64 variable is created"),
+    Flag("compute_test_value", "off", _choice("off", "ignore", "warn", "raise"),
+         "run each new node on its inputs' tag.test_value when it is built (Theano's debugging "
+         "aid): a missing test value is ignored, warned about or raised"),
 ]}
 
 

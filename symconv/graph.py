@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import weakref
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
@@ -123,6 +124,16 @@ def user_source_line() -> str:
     return "<unknown>"
 
 
+class _Tag:
+    """``var.tag``: free-form annotations (Theano's ``tag.test_value``)."""
+
+    def __repr__(self) -> str:
+        return f"Tag({self.__dict__})"
+
+
+_TAGS: "weakref.WeakKeyDictionary[Variable, _Tag]" = weakref.WeakKeyDictionary()
+
+
 class Variable(TensorOperators):
     """A typed symbolic value: a graph input, a constant, a shared variable or an op's result."""
 
@@ -144,6 +155,14 @@ class Variable(TensorOperators):
         for k, v in state.items():
             object.__setattr__(self, k, v)
         self.id = next(_ids)
+
+    @property
+    def tag(self) -> _Tag:
+        """Annotations of this variable (``x.tag.test_value``), created on first use."""
+        tag = _TAGS.get(self)
+        if tag is None:
+            tag = _TAGS[self] = _Tag()
+        return tag
 
     @property
     def dtype(self) -> str:
@@ -353,7 +372,12 @@ class Op:
         else:
             inputs = [as_tensor_variable(x) for x in inputs]
         frozen = tuple(sorted((k, freeze(v)) for k, v in params.items()))
-        return Node(self, inputs, frozen, self.out_type(inputs, frozen))
+        node = Node(self, inputs, frozen, self.out_type(inputs, frozen))
+        from symconv.config import config
+        if config.compute_test_value != "off":
+            from symconv.test_value import compute_test_value
+            compute_test_value(node, config.compute_test_value)
+        return node
 
     def out_type(self, inputs: Sequence[Variable], params: tuple) -> TensorType:
         if self.infer_vars:

@@ -191,3 +191,16 @@ def test_function_copy_refuses_a_swap_of_another_type():
         f.copy(swap={a: b})
     c = symconv.shared(np.ones(2))
     np.testing.assert_array_equal(f.copy(swap={a: c})(), [2.0, 2.0])
+
+
+def test_test_values_warn_mode_and_tag_annotations():
+    x = T.dvector("x")
+    x.tag.note = "kept"
+    assert x.tag.note == "kept" and not hasattr(T.dvector().tag, "note")
+    with symconv.change_flags(compute_test_value="warn"):
+        with pytest.warns(UserWarning, match="no test value"):
+            y = x * 2
+        assert not hasattr(y.tag, "test_value")
+        x.tag.test_value = np.array([1.0, 2.0])
+        np.testing.assert_array_equal((x * 2).tag.test_value, [2.0, 4.0])
+    assert not hasattr((x * 3).tag, "test_value")   # off again: nothing is computed

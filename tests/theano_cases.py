@@ -422,3 +422,28 @@ def case_function_copy_swap_and_delete_updates(th, T):
     second = null_accumulator(9000)
     # Theano's copies return a list of one output; compare the values only
     return [np.ravel(first)[0], new_state.get_value(), np.ravel(second)[0], state.get_value()]
+
+
+def case_test_values_computed_when_built(th, T):
+    rng = np.random.RandomState(0)
+    with th.change_flags(compute_test_value="raise"):
+        x = T.dmatrix("x")
+        x.tag.test_value = rng.rand(5, 10)
+        w = th.shared(rng.rand(10, 3))
+        h = T.tanh(T.dot(x, w))
+        return [h.tag.test_value, (h.sum() * 2).tag.test_value]
+
+
+def case_test_value_shape_error_at_build_time(th, T):
+    rng = np.random.RandomState(0)
+    with th.change_flags(compute_test_value="raise"):
+        x = T.dmatrix("x")
+        x.tag.test_value = rng.rand(5, 10)
+        w = th.shared(rng.rand(5, 3))
+        return T.dot(x, w)
+
+
+def case_test_value_missing_raises(th, T):
+    with th.change_flags(compute_test_value="raise"):
+        x = T.dmatrix("x")
+        return x * 2
