@@ -204,3 +204,22 @@ def test_test_values_warn_mode_and_tag_annotations():
         x.tag.test_value = np.array([1.0, 2.0])
         np.testing.assert_array_equal((x * 2).tag.test_value, [2.0, 4.0])
     assert not hasattr((x * 3).tag, "test_value")   # off again: nothing is computed
+
+
+def test_matrix_inverse_det_solve_against_numpy_and_fd():
+    a = np.array([[2.0, 0.5, 0.1], [0.3, 3.0, -0.2], [0.1, 0.4, 1.5]])
+    b, v = _u(3, 2), _u(3)
+    A, B_, V = T.dmatrix("A"), T.dmatrix("B"), T.dvector("V")
+    nl, sl = T.nlinalg, T.slinalg
+    got = run([A, B_, V], [nl.matrix_inverse(A), nl.det(A), sl.solve(A, B_), sl.solve(A, V)],
+              [a, b, v])
+    np.testing.assert_allclose(got[0], np.linalg.inv(a))
+    np.testing.assert_allclose(got[1], np.linalg.det(a))
+    np.testing.assert_allclose(got[2], np.linalg.solve(a, b))
+    np.testing.assert_allclose(got[3], np.linalg.solve(a, v))
+    check_grad(nl.matrix_inverse, [a])
+    check_grad(nl.det, [a])
+    check_grad(sl.solve, [a, b])
+    check_grad(sl.solve, [a, v])
+    with pytest.raises(TypeError, match="square"):
+        nl.det(T.TensorType("float64", shape=(2, 3))())

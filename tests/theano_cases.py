@@ -447,3 +447,17 @@ def case_test_value_missing_raises(th, T):
     with th.change_flags(compute_test_value="raise"):
         x = T.dmatrix("x")
         return x * 2
+
+
+def case_nlinalg_slinalg(th, T):
+    a, m = T.dmatrix("a"), T.dmatrix("m")
+    b, v = T.dmatrix("b"), T.dvector("v")
+    import importlib
+    nl = importlib.import_module(th.__name__ + ".tensor.nlinalg")
+    sl = importlib.import_module(th.__name__ + ".tensor.slinalg")
+    outs = [nl.matrix_inverse(a), nl.det(a), nl.diag(m), nl.diag(v), nl.trace(m),
+            nl.matrix_dot(a, m, m.T), sl.solve(a, b), sl.solve(a, v)]
+    cost = sum((o ** 2).sum() for o in outs)
+    av = np.array([[2., 0.5, 0.1], [0.3, 3., -0.2], [0.1, 0.4, 1.5]])
+    return _f(th, [a, m, b, v], outs + T.grad(cost, [a, m, b, v]), av, _r(3, 3),
+              _r(3, 2, seed=1), _r(3, seed=2))

@@ -13,7 +13,7 @@ globals().update(_TYPES)   # T.dmatrix, T.fvector, ...: callable TensorType inst
 globals().update(_plurals(globals()))   # T.dmatrices, T.scalars, ...
 
 from symconv.tensor.more import *  # noqa: F401,F403,E402
-from symconv.tensor import extra_ops, xlogx  # noqa: F401,E402
+from symconv.tensor import extra_ops, xlogx, nlinalg, slinalg  # noqa: F401,E402
 from symconv.tensor.extra_ops import (cumsum, cumprod, diff, repeat, bincount,  # noqa: F401,E402
                                       squeeze, compress, fill_diagonal, to_one_hot)
 from symconv.gradient import Rop, Lop  # noqa: F401,E402
