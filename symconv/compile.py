@@ -194,7 +194,10 @@ class Function:
 
     @property
     def maker(self) -> Any:
-        return self   # Theano code reads f.maker.fgraph.outputs / f.maker.inputs
+        """Theano's ``f.maker``: ``f.maker.inputs``, and ``f.maker.fgraph`` (inputs, outputs,
+        toposort()), a read-only view of the compiled graph."""
+        from symconv.function_extras import FunctionMaker
+        return FunctionMaker(self)
 
     @property
     def fgraph(self) -> Any:
@@ -207,7 +210,7 @@ class Function:
              delete_updates: bool = False, name: str | None = None, profile: Any = None
              ) -> "Function":
         """This function recompiled, with shared variables swapped or without its updates."""
-        from symconv.function_copy import copy_function
+        from symconv.function_extras import copy_function
         return copy_function(self, share_memory, swap, delete_updates, name, profile)
 
     def _use_inplace(self) -> bool:

@@ -223,3 +223,14 @@ def test_matrix_inverse_det_solve_against_numpy_and_fd():
     check_grad(sl.solve, [a, v])
     with pytest.raises(TypeError, match="square"):
         nl.det(T.TensorType("float64", shape=(2, 3))())
+
+
+def test_maker_fgraph_is_a_view_of_the_compiled_graph():
+    x = T.dvector("x")
+    w = symconv.shared(np.ones(3), name="w")
+    f = symconv.function([x], T.exp(x).sum(), updates=[(w, w + x)])
+    fgraph = f.maker.fgraph
+    names = [node.op.name for node in fgraph.toposort()]
+    assert "exp" in names and "add" in names
+    assert fgraph.inputs == [x, w] and len(fgraph.outputs) == 2
+    assert f.maker.inputs == [x] and fgraph.apply_nodes == set(fgraph.toposort())

@@ -1,5 +1,5 @@
-"""``Function.copy``: the same function recompiled, with shared variables swapped or without
-its updates (Theano's ``copy(share_memory, swap, delete_updates, name)``)."""
+"""Theano's extras on a compiled Function: ``copy(swap, delete_updates)`` and ``maker.fgraph``.
+(a read-only view of the compiled graph)."""
 from __future__ import annotations
 
 from typing import Any
@@ -49,3 +49,34 @@ def copy_function(fn: Any, share_memory: bool = False, swap: dict | None = None,
     if profile is not None:
         spec["profile"] = profile
     return function(**spec)
+
+
+class FunctionGraphView:
+    """A read-only view of a compiled function's rewritten graph (Theano's ``f.maker.fgraph``):
+    ``inputs``, ``outputs`` (the outputs, then the update values) and ``toposort()``."""
+
+    def __init__(self, program: Any) -> None:
+        self.inputs = list(program.inputs) + list(program.shared)
+        self.outputs = list(program.outputs) + list(program.updates)
+
+    def toposort(self) -> list:
+        from symconv.graph import toposort
+        return toposort(self.outputs)
+
+    @property
+    def apply_nodes(self) -> set:
+        return set(self.toposort())
+
+    @property
+    def variables(self) -> set:
+        from symconv.graph import toposort_vars
+        return set(toposort_vars(self.outputs))
+
+
+class FunctionMaker:
+    """``f.maker``: what made the function; ``f.maker.fgraph`` is its graph (read-only)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fgraph = FunctionGraphView(fn.program)
+        self.inputs = [spec.var for spec in fn._inputs]
+        self.mode = fn._spec.get("mode")
