@@ -234,3 +234,15 @@ def test_maker_fgraph_is_a_view_of_the_compiled_graph():
     assert "exp" in names and "add" in names
     assert fgraph.inputs == [x, w] and len(fgraph.outputs) == 2
     assert f.maker.inputs == [x] and fgraph.apply_nodes == set(fgraph.toposort())
+
+
+def test_logistic_rewrites_leave_shape_setting_constants_alone():
+    import warnings
+    t = T.dvector("t")
+    ones = np.ones((3, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # a rejected rewrite would warn
+        f = symconv.function([t], [ones / (1 + T.exp(t)), T.log(ones + t)])
+    got = f(np.array([0.5, -2.0]))
+    np.testing.assert_allclose(got[0], ones / (1 + np.exp([0.5, -2.0])))
+    np.testing.assert_allclose(got[1], np.log(ones + [0.5, -2.0]))

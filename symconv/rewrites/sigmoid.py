@@ -27,6 +27,11 @@ def _negated(t: Variable) -> Variable:
     return E.neg(t)
 
 
+def _is_one(var: Variable) -> bool:
+    """A constant 1 that cannot set the shape of a result (every axis of size 1)."""
+    return _is_const(var, 1) and all(s == 1 for s in var.type.shape)
+
+
 def _one_plus_exp(var: Variable) -> Variable | None:
     """t where var is 1 + exp(t) or exp(t) + 1."""
     add = _owner_op(var, "add")
@@ -34,7 +39,7 @@ def _one_plus_exp(var: Variable) -> Variable | None:
         return None
     for one, other in (add.inputs, tuple(reversed(add.inputs))):
         ex = _owner_op(other, "exp")
-        if ex is not None and _is_const(one, 1):
+        if ex is not None and _is_one(one):
             return ex.inputs[0]
     return None
 
@@ -46,7 +51,7 @@ def logistic_quotient(node: Node) -> Variable | None:
     t = _one_plus_exp(den)
     if t is None:
         return None
-    if _is_const(num, 1):
+    if _is_one(num):
         return E.sigmoid(_negated(t))
     ex = _owner_op(num, "exp")
     if ex is not None and ex.inputs[0] is t:
@@ -70,12 +75,9 @@ def log_one_plus(node: Node) -> Variable | None:
             continue
         pairs = [inner.inputs] + ([tuple(reversed(inner.inputs))] if name == "add" else [])
         for one, x in pairs:
-            if not _is_const(one, 1) or x.owner is not None and x.owner.op.name in (
+            if not _is_one(one) or x.owner is not None and x.owner.op.name in (
                     "exp", "sigmoid"):
                 continue
-            if one.ndim > x.ndim or any(a == 1 and b != 1 for a, b in
-                                        zip(x.type.shape, one.type.shape)):
-                continue   # the constant would have set the result's shape
             return E.log1p(x if name == "add" else E.neg(x))
     return None
 
