@@ -94,7 +94,9 @@ bincount_op = Op("bincount", _bincount_infer, _bincount_kernel, None)
 
 
 def _repeat_index_kernel(xp: Any, n: Any, repeats: Any) -> Any:
-    return xp.repeat(xp.arange(int(n), dtype="int64"), repeats)
+    # counts as Python ints: CuPy's repeat takes an int or a list, not a device array
+    counts = repeats.tolist() if getattr(repeats, "ndim", 0) else int(repeats)
+    return xp.repeat(xp.arange(int(n), dtype="int64"), counts)
 
 
 repeat_index = Op("repeat_index", lambda n, r: TensorType("int64", (None,)),
