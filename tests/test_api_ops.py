@@ -243,6 +243,6 @@ def test_logistic_rewrites_leave_shape_setting_constants_alone():
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # a rejected rewrite would warn
         f = symconv.function([t], [ones / (1 + T.exp(t)), T.log(ones + t)])
-    got = f(np.array([0.5, -2.0]))
-    np.testing.assert_allclose(got[0], ones / (1 + np.exp([0.5, -2.0])))
-    np.testing.assert_allclose(got[1], np.log(ones + [0.5, -2.0]))
+    got = f(np.array([0.5, -0.5]))
+    np.testing.assert_allclose(got[0], ones / (1 + np.exp([0.5, -0.5])))
+    np.testing.assert_allclose(got[1], np.log(ones + [0.5, -0.5]))
