@@ -39,6 +39,11 @@ SC_EMU_MATH1(log2) SC_EMU_MATH1(log10) SC_EMU_MATH1(sin) SC_EMU_MATH1(cos)
 SC_EMU_MATH1(tanh) SC_EMU_MATH1(sqrt) SC_EMU_MATH1(floor) SC_EMU_MATH1(ceil)
 SC_EMU_MATH1(rint) SC_EMU_MATH1(fabs) SC_EMU_MATH1(trunc)
 SC_EMU_MATH2(fmod) SC_EMU_MATH2(copysign) SC_EMU_MATH2(pow)
+SC_EMU_MATH1(tan) SC_EMU_MATH1(asin) SC_EMU_MATH1(acos) SC_EMU_MATH1(atan)
+SC_EMU_MATH1(sinh) SC_EMU_MATH1(cosh) SC_EMU_MATH1(asinh) SC_EMU_MATH1(acosh)
+SC_EMU_MATH1(atanh) SC_EMU_MATH1(exp2) SC_EMU_MATH2(atan2)
+inline bool isnan(double x) { return __builtin_isnan(x); }
+inline bool isinf(double x) { return __builtin_isinf(x); }
 inline float expf(float x) { return __builtin_expf(x); }
 inline float log1pf(float x) { return __builtin_log1pf(x); }
 
