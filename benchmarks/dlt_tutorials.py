@@ -8,7 +8,8 @@ The tutorials (github:lisa-lab/DeepLearningTutorials, ``code/``) are not part of
 them yourself (``git clone``). Each script is copied into a scratch folder with the word
 ``theano`` replaced by ``symconv`` (what a user does with sed), small data files of the formats
 the tutorials download are written there (an MNIST pickle made of the real digits shipped with
-symconv, an ATIS fold and an IMDB pickle with random sentences), and each tutorial's own test
+symconv, an ATIS fold and an IMDB pickle with random sentences, random piano rolls behind a
+stand-in for the python-midi package that rnnrbm imports), and each tutorial's own test
 entry point (as in its ``test.py``, with smaller settings) runs in a fresh process. Prints one
 line per tutorial and writes a JSON record: whether it ran, its wall time and its last lines.
 """
@@ -50,9 +51,35 @@ TUTORIALS: dict[str, str] = {
             "n_words=200, batch_size=16, valid_batch_size=16, dispFreq=5, validFreq=20, "
             "saveFreq=10000, saveto='lstm_model.npz', maxlen=30)",
     "hmc": "import sys; sys.path.insert(0, 'hmc'); import test_hmc; test_hmc.test_hmc()",
+    "rnnrbm": "import rnnrbm; rnnrbm.test_rnnrbm(batch_size=50, num_epochs=1)",
 }
-NEEDS_OTHER = {"rnnrbm": "needs the 'midi' package (github:vishnubob/python-midi) and the "
-                         "Nottingham MIDI data"}
+NEEDS_OTHER: dict[str, str] = {}
+
+# rnnrbm reads MIDI files through the python-midi package (Python 2 only); a stand-in with the
+# two functions it calls stores piano rolls as .npy bytes in files named *.mid
+MIDI_STANDIN = '''"""Stand-in for python-midi's utils (written by symconv's dlt_tutorials.py)."""
+import numpy
+
+
+class midiread:
+    def __init__(self, filename, r=(21, 109), dt=0.2):
+        self.piano_roll = numpy.load(filename)[:, :r[1] - r[0]]
+
+
+def midiwrite(filename, piano_roll, r=(21, 109), dt=0.2):
+    with open(filename, "wb") as f:
+        numpy.save(f, numpy.asarray(piano_roll))
+'''
+
+
+def write_piano_rolls(folder: Path, n: int = 4, seed: int = 0) -> None:
+    """Random sparse piano rolls (time x 88 notes) in the stand-in's *.mid format."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        roll = (rng.random((int(rng.integers(120, 200)), 88)) < 0.05).astype("float64")
+        with open(folder / f"tune{i}.mid", "wb") as f:
+            np.save(f, roll)
 
 
 def renamed(text: str) -> str:
@@ -125,6 +152,10 @@ def prepare(code: Path, work: Path) -> None:
     write_mnist_pickle(data / "mnist.pkl.gz")
     write_atis_fold(data / "atis.fold3.pkl.gz")
     write_imdb_pickle(work / "imdb.pkl")
+    (work / "midi").mkdir(exist_ok=True)
+    (work / "midi" / "__init__.py").write_text("")
+    (work / "midi" / "utils.py").write_text(MIDI_STANDIN)
+    write_piano_rolls(data / "Nottingham" / "train")
 
 
 def run_one(name: str, work: Path, timeout: float) -> dict:
