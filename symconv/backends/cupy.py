@@ -67,7 +67,7 @@ class CupyBackend(Backend):
     is_host = False
 
     def __init__(self, device: str = "cuda") -> None:
-        from symconv.backends.cuda import dnn  # noqa: F401  (registers conv/pool lowerings)
+        from symconv.backends.cuda import cnn  # noqa: F401  (registers conv/pool lowerings)
         from symconv.backends.cuda import random  # noqa: F401  (registers the MRG kernel)
         from symconv.backends.cuda.lowerings import LOWERINGS
         from symconv.backends.numpy import NumpyBackend

@@ -2,54 +2,45 @@
 numpy_conv and numpy_pool (im2col + BLAS, strided-view pooling)."""
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from symconv.backends import blas, numpy_conv, numpy_pool
 from symconv.backends.base import Backend, Thunk
 from symconv.backends.numpy_lowerings import lowering
 from symconv.graph import Node
-from symconv.ops.conv import border_pad
+from symconv.ops.conv import ConvParams
 from symconv.ops.pool import pool_kernel_args
-
-
-def _conv_args(node: Node) -> tuple[Any, tuple, tuple, bool, int]:
-    p = node.kw
-    return (p["border_mode"], p["subsample"], p["filter_dilation"], p["filter_flip"],
-            p["num_groups"])
 
 
 @lowering("conv2d")
 def _conv2d(backend: Backend, node: Node) -> Thunk:
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
 
     def conv2d(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
-        return numpy_conv.conv2d(x, w, pad, subsample, dilation, flip, groups)
+        return numpy_conv.conv2d(x, w, params.pad(w.shape[2], w.shape[3]), **args)
     return conv2d
 
 
 @lowering("conv2d_grad_wrt_inputs")
 def _conv2d_grad_inputs(backend: Backend, node: Node) -> Thunk:
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
 
     def conv2d_grad_wrt_inputs(gy: np.ndarray, w: np.ndarray, hw: np.ndarray) -> np.ndarray:
-        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
-        return numpy_conv.conv2d_grad_inputs(gy, w, (int(hw[0]), int(hw[1])), pad, subsample,
-                                             dilation, flip, groups)
+        return numpy_conv.conv2d_grad_inputs(gy, w, (int(hw[0]), int(hw[1])),
+                                             params.pad(w.shape[2], w.shape[3]), **args)
     return conv2d_grad_wrt_inputs
 
 
 @lowering("conv2d_grad_wrt_weights")
 def _conv2d_grad_weights(backend: Backend, node: Node) -> Thunk:
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
 
     def conv2d_grad_wrt_weights(x: np.ndarray, gy: np.ndarray, khw: np.ndarray) -> np.ndarray:
         kh, kw = int(khw[0]), int(khw[1])
-        pad = border_pad(border_mode, kh, kw, dilation)
-        return numpy_conv.conv2d_grad_weights(x, gy, (kh, kw), pad, subsample, dilation, flip,
-                                              groups)
+        return numpy_conv.conv2d_grad_weights(x, gy, (kh, kw), params.pad(kh, kw), **args)
     return conv2d_grad_wrt_weights
 
 

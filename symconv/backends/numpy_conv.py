@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, NamedTuple
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from symconv.backends import blas
+from symconv.ops.conv import ConvGeometry
 
 Pair = tuple[int, int]
 
@@ -40,72 +42,25 @@ def parallel_map(job: Callable[[int, int], Any], n: int, chunk: int, threaded: b
         return list(_executor.map(lambda b: job(*b), bounds))
 
 
-class _Geometry(NamedTuple):
-    n: int
-    c: int
-    h: int
-    w: int
-    o: int
-    groups: int
-    kh: int
-    kw: int
-    ph: int
-    pw: int
-    sh: int
-    sw: int
-    dh: int
-    dw: int
-    oh: int
-    ow: int
-    layout: str
+@dataclass(frozen=True)
+class _Geometry(ConvGeometry):
+    """The op family's conv geometry plus the im2col layout this backend picked."""
 
-    @property
-    def cg(self) -> int:
-        return self.c // self.groups
-
-    @property
-    def og(self) -> int:
-        return self.o // self.groups
-
-    @property
-    def kg(self) -> int:
-        return self.cg * self.kh * self.kw
-
-    @property
-    def hp(self) -> int:
-        return self.h + 2 * self.ph
-
-    @property
-    def wp(self) -> int:
-        return self.w + 2 * self.pw
-
-    def tap(self, p: int, q: int) -> tuple[slice, slice]:
-        """The padded-input rows and columns that filter tap (p, q) reads for all outputs."""
-        r0, c0 = p * self.dh, q * self.dw
-        return (slice(r0, r0 + self.sh * (self.oh - 1) + 1, self.sh),
-                slice(c0, c0 + self.sw * (self.ow - 1) + 1, self.sw))
+    layout: str = "nchw"
 
 
 def _geometry(x_shape: tuple, w_shape: tuple, pad: Pair, subsample: Pair, dilation: Pair,
-              groups: int, layout: str | None) -> _Geometry:
-    n, c, h, w = x_shape
-    o, cg, kh, kw = w_shape
-    if groups < 1 or c % groups or o % groups or cg * groups != c:
-        raise ValueError(f"conv2d: input has {c} channels, filters {w_shape} with groups={groups}")
-    (ph, pw), (sh, sw), (dh, dw) = pad, subsample, dilation
-    oh = (h + 2 * ph - (kh - 1) * dh - 1) // sh + 1
-    ow = (w + 2 * pw - (kw - 1) * dw - 1) // sw + 1
-    if oh < 1 or ow < 1:
-        raise ValueError(f"conv2d: empty output for input {x_shape} and filters {w_shape}")
+              flip: bool, groups: int, layout: str | None) -> _Geometry:
+    g = ConvGeometry.make(x_shape, w_shape, pad, subsample, dilation, flip, groups)
     if layout is None:
         # Pick the im2col layout whose gather copies the longer contiguous runs: output rows
         # (NCHW columns, good for few channels) or kernel rows x channels (NHWC columns).
-        nchw_run = ow if sw == 1 else 1
-        nhwc_run = cg * (kw if dw == 1 and groups == 1 else 1)
+        nchw_run = g.ow if g.sw == 1 else 1
+        nhwc_run = g.cg * (g.kw if g.dw == 1 and groups == 1 else 1)
         layout = "nchw" if nchw_run >= nhwc_run else "nhwc"
     if layout not in ("nchw", "nhwc"):
         raise ValueError(f"conv2d: unknown layout {layout!r}")
-    return _Geometry(n, c, h, w, o, groups, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow, layout)
+    return _Geometry(**vars(g), layout=layout)
 
 
 def _chunk(g: _Geometry, itemsize: int) -> int:
@@ -156,24 +111,21 @@ def _columns(win: np.ndarray, g: _Geometry, n0: int, n1: int) -> np.ndarray:
     return cols.reshape(g.groups, nb * p, g.kg)
 
 
-def _filter_matrix(w: np.ndarray, g: _Geometry, flip: bool) -> np.ndarray:
+def _filter_matrix(w: np.ndarray, g: _Geometry) -> np.ndarray:
     """Filters as (G, Og, Kg), Kg ordered like the layout's columns; flip makes it a convolution."""
-    wf = w[:, :, ::-1, ::-1] if flip else w
-    wf = wf.reshape(g.groups, g.og, g.cg, g.kh, g.kw)
+    wf = g.oriented(w).reshape(g.groups, g.og, g.cg, g.kh, g.kw)
     if g.layout == "nhwc":
         wf = wf.transpose(0, 1, 3, 4, 2)
     return np.ascontiguousarray(wf).reshape(g.groups, g.og, g.kg)
 
 
-def _filters_from_matrix(gw: np.ndarray, g: _Geometry, flip: bool) -> np.ndarray:
+def _filters_from_matrix(gw: np.ndarray, g: _Geometry) -> np.ndarray:
     """Inverse of _filter_matrix: (G, Og, Kg) back to (O, Cg, kh, kw)."""
     if g.layout == "nchw":
         gw = gw.reshape(g.o, g.cg, g.kh, g.kw)
     else:
         gw = gw.reshape(g.o, g.kh, g.kw, g.cg).transpose(0, 3, 1, 2)
-    if flip:
-        gw = gw[:, :, ::-1, ::-1]
-    return np.ascontiguousarray(gw)
+    return np.ascontiguousarray(g.oriented(gw))
 
 
 def _common_dtype(*arrays: np.ndarray) -> np.dtype:
@@ -205,9 +157,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, pad: Pair = (0, 0), subsample: Pair = (
     """
     dtype = _common_dtype(x, w)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    g = _geometry(x.shape, w.shape, pad, subsample, dilation, groups, layout)
+    g = _geometry(x.shape, w.shape, pad, subsample, dilation, flip, groups, layout)
     win = _windows(_padded_input(x, g), g)
-    wm = _filter_matrix(w, g, flip)
+    wm = _filter_matrix(w, g)
     y = np.empty((g.n, g.o, g.oh, g.ow), dtype)
     p = g.oh * g.ow
 
@@ -235,9 +187,9 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
     dtype = _common_dtype(gy, w)
     gy, w = np.ascontiguousarray(gy, dtype), w.astype(dtype, copy=False)
     x_shape = (gy.shape[0], w.shape[1] * groups) + tuple(input_hw)
-    g = _geometry(x_shape, w.shape, pad, subsample, dilation, groups, layout)
-    _check_output(gy, g)
-    wm = _filter_matrix(w, g, flip)
+    g = _geometry(x_shape, w.shape, pad, subsample, dilation, flip, groups, layout)
+    g.check_output_grad(gy.shape)
+    wm = _filter_matrix(w, g)
     # NHWC: the filters per tap, (G, kh * kw, Og, Cg).
     wt = np.ascontiguousarray(wm.reshape(g.groups, g.og, g.kh * g.kw, g.cg).transpose(0, 2, 1, 3))
     gx = np.empty(x_shape, dtype)
@@ -283,8 +235,8 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, filter_hw: Pair, pad: Pai
     dtype = _common_dtype(x, gy)
     x, gy = x.astype(dtype, copy=False), np.ascontiguousarray(gy, dtype)
     w_shape = (gy.shape[1], x.shape[1] // groups) + tuple(filter_hw)
-    g = _geometry(x.shape, w_shape, pad, subsample, dilation, groups, layout)
-    _check_output(gy, g)
+    g = _geometry(x.shape, w_shape, pad, subsample, dilation, flip, groups, layout)
+    g.check_output_grad(gy.shape)
     win = _windows(_padded_input(x, g), g)
     p = g.oh * g.ow
 
@@ -298,10 +250,4 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, filter_hw: Pair, pad: Pai
         return np.matmul(gyt, cols)
 
     partials = parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
-    return _filters_from_matrix(np.sum(partials, axis=0, dtype=dtype), g, flip)
-
-
-def _check_output(gy: np.ndarray, g: _Geometry) -> None:
-    if gy.shape != (g.n, g.o, g.oh, g.ow):
-        raise ValueError(f"conv2d gradient: gy has shape {gy.shape}, the convolution gives "
-                         f"{(g.n, g.o, g.oh, g.ow)}")
+    return _filters_from_matrix(np.sum(partials, axis=0, dtype=dtype), g)

@@ -7,7 +7,8 @@ backend binds faster kernels (symconv.backends.numpy_conv).
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from symconv.graph import Constant, Op, TensorType, Variable, as_tensor_variable, constant
 from symconv.ops.elemwise import upcast
@@ -47,9 +48,19 @@ def canonical_params(border_mode: Any = "valid", subsample: Any = (1, 1),
             "num_groups": num_groups}
 
 
+def dilated(k: int, dilation: int) -> int:
+    """Extent of a k-tap filter axis with the given dilation: (k - 1) * d + 1."""
+    return (k - 1) * dilation + 1
+
+
+def output_length(size: int, dk: int, pad: int, stride: int) -> int:
+    """The convolution's output length along one axis: (in + 2 pad - dk) // s + 1."""
+    return (size + 2 * pad - dk) // stride + 1
+
+
 def border_pad(border_mode: Any, kh: int, kw: int, dilation: Pair) -> Pair:
     """Zero padding (rows, cols) that ``border_mode`` gives for a (kh, kw) filter."""
-    dkh, dkw = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1
+    dkh, dkw = dilated(kh, dilation[0]), dilated(kw, dilation[1])
     if border_mode == "valid":
         return (0, 0)
     if border_mode == "full":
@@ -63,19 +74,144 @@ def border_pad(border_mode: Any, kh: int, kw: int, dilation: Pair) -> Pair:
 
 def conv_output_size(size: int | None, k: int | None, border_mode: Any, axis: int,
                      subsample: Pair, filter_dilation: Pair) -> int | None:
-    """Output length along spatial ``axis`` (0 rows, 1 cols): (in + 2 pad - dk) // s + 1."""
-    if size is None:
+    """Output length along spatial ``axis`` (0 rows, 1 cols); None where a size is unknown."""
+    if size is None or k is None:
         return None
-    if isinstance(border_mode, tuple):
-        pad = border_mode[axis]
-    elif k is None:
-        return None
-    else:
-        pad = border_pad(border_mode, k, k, filter_dilation)[axis]
-    if k is None:
-        return None
-    dk = (k - 1) * filter_dilation[axis] + 1
-    return (size + 2 * pad - dk) // subsample[axis] + 1
+    pad = border_pad(border_mode, k, k, filter_dilation)[axis]
+    return output_length(size, dilated(k, filter_dilation[axis]), pad, subsample[axis])
+
+
+class ConvParams(NamedTuple):
+    """A conv node's parameters (canonical_params' form), as the kernels take them."""
+
+    border_mode: Any
+    subsample: Pair
+    filter_flip: bool
+    filter_dilation: Pair
+    num_groups: int
+
+    @classmethod
+    def of(cls, node: Any) -> "ConvParams":
+        """The parameters of a conv-family node."""
+        return cls(**node.kw)
+
+    def pad(self, kh: int, kw: int) -> Pair:
+        """Zero padding for a (kh, kw) filter."""
+        return border_pad(self.border_mode, kh, kw, self.filter_dilation)
+
+    def kernel_args(self) -> dict:
+        """Keyword arguments (besides pad) of the backends' conv kernels."""
+        return {"subsample": self.subsample, "dilation": self.filter_dilation,
+                "flip": self.filter_flip, "groups": self.num_groups}
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """One convolution's sizes: NCHW input, (O, C // groups, kh, kw) filters, padding, strides,
+    dilation, output size and filter flip. Every kernel (generic, NumPy, CUDA) reads it."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    o: int
+    groups: int
+    kh: int
+    kw: int
+    ph: int
+    pw: int
+    sh: int
+    sw: int
+    dh: int
+    dw: int
+    oh: int
+    ow: int
+    flip: bool
+
+    @classmethod
+    def make(cls, x_shape: tuple, w_shape: tuple, pad: Pair = (0, 0), subsample: Pair = (1, 1),
+             dilation: Pair = (1, 1), flip: bool = True, groups: int = 1, **extra: Any
+             ) -> "ConvGeometry":
+        """Validated geometry of concrete shapes (channels must match, the output not empty)."""
+        n, c, h, w = (int(s) for s in x_shape)
+        o, cg, kh, kw = (int(s) for s in w_shape)
+        if groups < 1:
+            raise ValueError(f"conv2d: num_groups must be >= 1, got {groups}")
+        check_channels("conv2d", (n, c, h, w), (o, cg, kh, kw), groups)
+        (ph, pw), (sh, sw), (dh, dw) = pad, subsample, dilation
+        oh = output_length(h, dilated(kh, dh), ph, sh)
+        ow = output_length(w, dilated(kw, dw), pw, sw)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"conv2d: the filters {tuple(w_shape)} do not fit the input "
+                             f"{tuple(x_shape)} with padding {tuple(pad)} and dilation "
+                             f"{tuple(dilation)} (empty output)")
+        return cls(n, c, h, w, o, groups, kh, kw, ph, pw, sh, sw, dh, dw, oh, ow, bool(flip),
+                   **extra)
+
+    @classmethod
+    def of_params(cls, x_shape: tuple, w_shape: tuple, params: dict) -> "ConvGeometry":
+        """Geometry from a node's parameters (border_mode gives the padding)."""
+        p = ConvParams(**params)
+        return cls.make(x_shape, w_shape, p.pad(int(w_shape[2]), int(w_shape[3])),
+                        **p.kernel_args())
+
+    @property
+    def cg(self) -> int:
+        return self.c // self.groups
+
+    @property
+    def og(self) -> int:
+        return self.o // self.groups
+
+    @property
+    def kg(self) -> int:
+        """Rows of one group's columns: Cg * kh * kw."""
+        return self.cg * self.kh * self.kw
+
+    @property
+    def p(self) -> int:
+        """Output positions per image: OH * OW."""
+        return self.oh * self.ow
+
+    @property
+    def hp(self) -> int:
+        return self.h + 2 * self.ph
+
+    @property
+    def wp(self) -> int:
+        return self.w + 2 * self.pw
+
+    @property
+    def x_shape(self) -> tuple:
+        return (self.n, self.c, self.h, self.w)
+
+    @property
+    def w_shape(self) -> tuple:
+        return (self.o, self.cg, self.kh, self.kw)
+
+    @property
+    def out_shape(self) -> tuple:
+        return (self.n, self.o, self.oh, self.ow)
+
+    def tap(self, p: int, q: int) -> tuple[slice, slice]:
+        """The padded-input rows and columns that filter tap (p, q) reads for all outputs."""
+        r0, c0 = p * self.dh, q * self.dw
+        return (slice(r0, r0 + self.sh * (self.oh - 1) + 1, self.sh),
+                slice(c0, c0 + self.sw * (self.ow - 1) + 1, self.sw))
+
+    def taps(self) -> list[tuple[slice, slice]]:
+        """Every tap's rows and columns, row-major over (p, q)."""
+        return [self.tap(p, q) for p in range(self.kh) for q in range(self.kw)]
+
+    def oriented(self, w: Any) -> Any:
+        """The filters as the correlation reads them: flipped for a true convolution."""
+        return w[:, :, ::-1, ::-1] if self.flip else w
+
+    def check_output_grad(self, gy_shape: tuple) -> None:
+        """gy must have the convolution's output shape."""
+        if tuple(gy_shape) != self.out_shape:
+            raise ValueError(f"conv2d gradient: gy has shape {tuple(gy_shape)}, the convolution "
+                             f"gives {self.out_shape}")
 
 
 def _shape_text(shape: tuple) -> str:
@@ -164,77 +300,51 @@ def _spatial_of(x: Variable) -> Variable:
 # ---- generic kernels (im2col over the filter taps, against xp) ---------------------------------
 
 
-def _geometry(x_shape: tuple, w_shape: tuple, params: dict) -> dict:
-    kh, kw = w_shape[2:]
-    dh, dw = params["filter_dilation"]
-    ph, pw = border_pad(params["border_mode"], kh, kw, params["filter_dilation"])
-    sh, sw = params["subsample"]
-    oh = (x_shape[2] + 2 * ph - (kh - 1) * dh - 1) // sh + 1
-    ow = (x_shape[3] + 2 * pw - (kw - 1) * dw - 1) // sw + 1
-    taps = [(slice(p * dh, p * dh + sh * (oh - 1) + 1, sh),
-             slice(q * dw, q * dw + sw * (ow - 1) + 1, sw)) for p in range(kh) for q in range(kw)]
-    return {"pad": (ph, pw), "out": (oh, ow), "taps": taps}
-
-
-def _im2col(xp: Any, x: Any, geo: dict, groups: int) -> Any:
+def _im2col(xp: Any, x: Any, g: ConvGeometry) -> Any:
     """(N, G, Cg * kh * kw, OH * OW) columns of the zero-padded input."""
-    (ph, pw), (oh, ow) = geo["pad"], geo["out"]
-    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
-    cols = xp.stack([xpad[:, :, rows, cols] for rows, cols in geo["taps"]], axis=2)
-    n, c = x.shape[:2]
-    return cols.reshape(n, groups, (c // groups) * len(geo["taps"]), oh * ow)
+    xpad = xp.pad(x, ((0, 0), (0, 0), (g.ph, g.ph), (g.pw, g.pw))) if g.ph or g.pw else x
+    cols = xp.stack([xpad[:, :, rows, cols] for rows, cols in g.taps()], axis=2)
+    return cols.reshape(g.n, g.groups, g.kg, g.p)
 
 
-def _filter_matrix(xp: Any, w: Any, groups: int, flip: bool) -> Any:
-    w = w[:, :, ::-1, ::-1] if flip else w
-    o = w.shape[0]
-    return xp.ascontiguousarray(w).reshape(groups, o // groups, -1)
+def _filter_matrix(xp: Any, w: Any, g: ConvGeometry) -> Any:
+    return xp.ascontiguousarray(g.oriented(w)).reshape(g.groups, g.og, -1)
 
 
 def _conv2d_kernel(xp: Any, x: Any, w: Any, **params: Any) -> Any:
     dtype = xp.result_type(x, w)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    groups = params["num_groups"]
-    geo = _geometry(x.shape, w.shape, params)
-    cols = _im2col(xp, x, geo, groups)
-    y = xp.matmul(_filter_matrix(xp, w, groups, params["filter_flip"]), cols)
-    return y.reshape((x.shape[0], w.shape[0]) + geo["out"])
+    g = ConvGeometry.of_params(x.shape, w.shape, params)
+    y = xp.matmul(_filter_matrix(xp, w, g), _im2col(xp, x, g))
+    return y.reshape(g.out_shape)
 
 
 def _conv2d_grad_inputs_kernel(xp: Any, gy: Any, w: Any, hw: Any, **params: Any) -> Any:
     dtype = xp.result_type(gy, w)
     gy, w = gy.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    groups = params["num_groups"]
     h, wd = (int(s) for s in hw)
-    n, o, cg = gy.shape[0], w.shape[0], w.shape[1]
-    x_shape = (n, cg * groups, h, wd)
-    geo = _geometry(x_shape, w.shape, params)
-    (ph, pw), (oh, ow) = geo["pad"], geo["out"]
-    wm = _filter_matrix(xp, w, groups, params["filter_flip"])
-    gyc = gy.reshape(n, groups, o // groups, oh * ow)
-    gcols = xp.matmul(wm.transpose(0, 2, 1), gyc)
-    gcols = gcols.reshape(n, cg * groups, len(geo["taps"]), oh, ow)
-    gxp = xp.zeros((n, cg * groups, h + 2 * ph, wd + 2 * pw), dtype)
-    for t, (rows, cols) in enumerate(geo["taps"]):
+    x_shape = (gy.shape[0], w.shape[1] * params["num_groups"], h, wd)
+    g = ConvGeometry.of_params(x_shape, w.shape, params)
+    g.check_output_grad(gy.shape)
+    gyc = gy.reshape(g.n, g.groups, g.og, g.p)
+    gcols = xp.matmul(_filter_matrix(xp, w, g).transpose(0, 2, 1), gyc)
+    gcols = gcols.reshape(g.n, g.c, g.kh * g.kw, g.oh, g.ow)
+    gxp = xp.zeros((g.n, g.c, g.hp, g.wp), dtype)
+    for t, (rows, cols) in enumerate(g.taps()):
         gxp[:, :, rows, cols] += gcols[:, :, t]
-    return xp.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
+    return xp.ascontiguousarray(gxp[:, :, g.ph:g.ph + h, g.pw:g.pw + wd])
 
 
 def _conv2d_grad_weights_kernel(xp: Any, x: Any, gy: Any, khw: Any, **params: Any) -> Any:
     dtype = xp.result_type(x, gy)
     x, gy = x.astype(dtype, copy=False), gy.astype(dtype, copy=False)
-    groups = params["num_groups"]
     kh, kw = (int(s) for s in khw)
-    n, c = x.shape[:2]
-    o = gy.shape[1]
-    w_shape = (o, c // groups, kh, kw)
-    geo = _geometry(x.shape, w_shape, params)
-    cols = _im2col(xp, x, geo, groups)
-    gyc = gy.reshape(n, groups, o // groups, -1)
-    gw = xp.matmul(gyc, cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
-    if params["filter_flip"]:
-        gw = gw[:, :, ::-1, ::-1]
-    return xp.ascontiguousarray(gw)
+    w_shape = (gy.shape[1], x.shape[1] // params["num_groups"], kh, kw)
+    g = ConvGeometry.of_params(x.shape, w_shape, params)
+    g.check_output_grad(gy.shape)
+    gyc = gy.reshape(g.n, g.groups, g.og, g.p)
+    gw = xp.matmul(gyc, _im2col(xp, x, g).transpose(0, 1, 3, 2)).sum(axis=0).reshape(w_shape)
+    return xp.ascontiguousarray(g.oriented(gw))
 
 
 # ---- type rules ---------------------------------------------------------------------------------

@@ -12,20 +12,24 @@ from typing import Any
 
 import numpy as np
 
-from symconv.backends.numpy_pool import average_divisor, pool_output_size
 from symconv.graph import Op, TensorType, Variable, as_tensor_variable
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
 Pair = tuple[int, int]
 
 
+class PoolError(ValueError, NotImplementedError):
+    """Pooling parameters or an input that cannot be pooled. A ValueError, and also the
+    NotImplementedError Theano raises for padding without ignore_border and 1-d inputs."""
+
+
 def _pair(value: Any, name: str, minimum: int) -> Pair:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         pair = tuple(int(v) for v in value)
     else:
-        raise ValueError(f"pool_2d: {name} must be a pair of ints, got {value!r}")
+        raise PoolError(f"pool_2d: {name} must be a pair of ints, got {value!r}")
     if any(v < minimum for v in pair):
-        raise ValueError(f"pool_2d: {name} must be >= {minimum}, got {value!r}")
+        raise PoolError(f"pool_2d: {name} must be >= {minimum}, got {value!r}")
     return pair
 
 
@@ -36,15 +40,101 @@ def canonical_params(ws: Any, stride: Any = None, pad: Any = (0, 0),
     stride = ws if stride is None else _pair(stride, "stride", 1)
     pad = _pair(pad, "pad", 0)
     if mode not in MODES:
-        raise ValueError(f"pool_2d: mode must be one of {', '.join(map(repr, MODES))}, "
-                         f"got {mode!r}")
+        raise PoolError(f"pool_2d: mode must be one of {', '.join(map(repr, MODES))}, "
+                        f"got {mode!r}")
     if pad != (0, 0) and not ignore_border:
-        raise NotImplementedError(f"pool_2d: padding {pad} works only with ignore_border=True")
+        raise PoolError(f"pool_2d: padding {pad} works only with ignore_border=True")
     if any(p >= w for p, w in zip(pad, ws)):
-        raise NotImplementedError(f"pool_2d: padding {pad} must be smaller than the window "
-                                  f"ws={ws}")
+        raise PoolError(f"pool_2d: padding {pad} must be smaller than the window ws={ws}")
     return {"ws": ws, "stride": stride, "pad": pad, "ignore_border": bool(ignore_border),
             "mode": mode}
+
+
+def pool_output_size(size: int, ws: int, stride: int, pad: int, ignore_border: bool) -> int:
+    """Theano's output length of one pooled axis."""
+    if ignore_border:
+        return (size + 2 * pad - ws) // stride + 1
+    if stride >= ws:
+        return (size - 1) // stride + 1
+    return max(0, (size - 1 - ws + stride) // stride) + 1
+
+
+def average_divisor(mode: str, in_hw: Pair, ws: Pair, stride: Pair, pad: Pair,
+                    out_hw: Pair) -> np.ndarray | None:
+    """(OH, OW) sizes the averages divide by: each window clipped to the padded image
+    (average_inc_pad) or to the real one (average_exc_pad); None for max and sum."""
+    if mode in ("max", "sum"):
+        return None
+    sizes = []
+    for n, w, s, p, o in zip(in_hw, ws, stride, pad, out_hw):
+        start = np.arange(o) * s
+        if mode == "average_inc_pad":
+            sizes.append(np.minimum(start + w, n + 2 * p) - start)
+        else:
+            sizes.append(np.minimum(start + w, n + p) - np.maximum(start, p))
+    return np.outer(*sizes)
+
+
+class PoolWindow:
+    """The windows of one pooling call over the last two axes of an input of ``shape``:
+    validated parameters, output size, padding, the strided slice of every tap, the divisor."""
+
+    def __init__(self, shape: tuple, ws: Pair, stride: Pair | None = None, pad: Pair = (0, 0),
+                 ignore_border: bool = True, mode: str = "max") -> None:
+        if len(shape) < 2:
+            raise PoolError(f"pool_2d: needs an input with at least 2 dimensions, got shape "
+                            f"{tuple(shape)}")
+        p = canonical_params(ws, stride, pad, ignore_border, mode)
+        self.ws, self.stride, self.pad, self.mode = p["ws"], p["stride"], p["pad"], mode
+        self.in_hw = tuple(int(n) for n in shape[-2:])
+        self.out_hw = tuple(pool_output_size(n, w, s, q, ignore_border) for n, w, s, q in
+                            zip(self.in_hw, self.ws, self.stride, self.pad))
+        self.out_shape = tuple(shape[:-2]) + self.out_hw
+        # The padded buffer must also hold windows hanging past the end (ignore_border=False).
+        self.ext_hw = tuple(max(n + 2 * q, (o - 1) * s + w) for n, q, o, s, w in
+                            zip(self.in_hw, self.pad, self.out_hw, self.stride, self.ws))
+        # Non-overlapping windows tiling (a crop of) the input need no padded copy.
+        self.tiled = (self.stride == self.ws and not any(self.pad) and
+                      all(o * w <= n for o, w, n in zip(self.out_hw, self.ws, self.in_hw)))
+        (oh, ow), (sh, sw) = self.out_hw, self.stride
+        self.taps = [(Ellipsis, slice(a, a + sh * (oh - 1) + 1, sh),
+                      slice(b, b + sw * (ow - 1) + 1, sw))
+                     for a in range(self.ws[0]) for b in range(self.ws[1])]
+        (ph, pw), (h, w) = self.pad, self.in_hw
+        self.interior = (Ellipsis, slice(ph, ph + h), slice(pw, pw + w))
+
+    @classmethod
+    def of(cls, x: Any, params: dict) -> "PoolWindow":
+        """The windows of a pool node's parameters over the array ``x``."""
+        return cls(tuple(x.shape), **params)
+
+    def fill(self, x: Any) -> Any:
+        """What padding holds: the lowest value for max (it never wins), 0 for the sums."""
+        if self.mode != "max":
+            return 0
+        return -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+
+    def padded(self, xp: Any, x: Any, fill: Any = None) -> Any:
+        """x in a buffer of ext_hw (x itself when the windows tile it)."""
+        if self.tiled:
+            return x
+        out = xp.full(x.shape[:-2] + self.ext_hw, self.fill(x) if fill is None else fill,
+                      x.dtype)
+        out[self.interior] = x
+        return out
+
+    def check_output_grad(self, gy_shape: tuple, y_shape: tuple | None = None) -> None:
+        """The output gradient (and the max-pooled output, when given) have the pooled shape."""
+        if tuple(gy_shape) != self.out_shape or (y_shape is not None
+                                                 and tuple(y_shape) != self.out_shape):
+            got = f"gy {tuple(gy_shape)}" + ("" if y_shape is None else f" / y {tuple(y_shape)}")
+            raise PoolError(f"pool_2d gradient: {got}, expected the pooled shape "
+                            f"{self.out_shape}")
+
+    def divisor(self) -> np.ndarray | None:
+        """(OH, OW) window sizes that the average modes divide by; None for max and sum."""
+        return average_divisor(self.mode, self.in_hw, self.ws, self.stride, self.pad,
+                               self.out_hw)
 
 
 def _prepare(inputs: list, params: dict) -> tuple[list[Variable], dict]:
@@ -61,54 +151,16 @@ def pooled_shape(shape: tuple, ws: Pair, stride: Pair, pad: Pair, ignore_border:
 
 def _check_ndim(name: str, t: TensorType) -> None:
     if t.ndim < 2:
-        raise NotImplementedError(f"{name}: needs an input with at least 2 dimensions, got {t}")
+        raise PoolError(f"{name}: needs an input with at least 2 dimensions, got {t}")
 
 
 # ---- generic kernels: one strided slice per window tap ------------------------------------------
 
 
-class _Windows:
-    """The windows of one pooling call over an input of ``in_hw``."""
-
-    def __init__(self, in_hw: tuple, ws: Pair, stride: Pair, pad: Pair, ignore_border: bool,
-                 mode: str) -> None:
-        self.in_hw, self.ws, self.stride, self.pad, self.mode = in_hw, ws, stride, pad, mode
-        self.out_hw = tuple(pool_output_size(n, w, s, p, ignore_border)
-                            for n, w, s, p in zip(in_hw, ws, stride, pad))
-        # room for windows hanging past the end when ignore_border=False
-        self.ext_hw = tuple(max(n + 2 * p, (o - 1) * s + w) for n, p, o, s, w
-                            in zip(in_hw, pad, self.out_hw, stride, ws))
-        (oh, ow), (sh, sw) = self.out_hw, stride
-        self.taps = [(Ellipsis, slice(a, a + sh * (oh - 1) + 1, sh),
-                      slice(b, b + sw * (ow - 1) + 1, sw))
-                     for a in range(ws[0]) for b in range(ws[1])]
-        (ph, pw), (h, w) = pad, in_hw
-        self.interior = (Ellipsis, slice(ph, ph + h), slice(pw, pw + w))
-
-    def padded(self, xp: Any, x: Any, fill: Any) -> Any:
-        out = xp.full(x.shape[:-2] + self.ext_hw, fill, x.dtype)
-        out[self.interior] = x
-        return out
-
-    def divisor(self) -> np.ndarray | None:
-        """(OH, OW) sizes the averages divide by (see numpy_pool.average_divisor)."""
-        return average_divisor(self.mode, self.in_hw, self.ws, self.stride, self.pad,
-                               self.out_hw)
-
-
-def _windows(x: Any, params: dict) -> _Windows:
-    return _Windows(tuple(x.shape[-2:]), **params)
-
-
-def _lowest(x: Any) -> Any:
-    return -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-
-
 def _pool_kernel(xp: Any, x: Any, **params: Any) -> Any:
-    win = _windows(x, params)
-    mode = params["mode"]
-    xpad = win.padded(xp, x, _lowest(x) if mode == "max" else 0)
-    reduce = xp.maximum if mode == "max" else xp.add
+    win = PoolWindow.of(x, params)
+    xpad = win.padded(xp, x)
+    reduce = xp.maximum if win.mode == "max" else xp.add
     out = xpad[win.taps[0]].copy()
     for tap in win.taps[1:]:
         reduce(out, xpad[tap], out=out)
@@ -119,8 +171,8 @@ def _pool_kernel(xp: Any, x: Any, **params: Any) -> Any:
 
 
 def _max_grad_kernel(xp: Any, x: Any, y: Any, gy: Any, **params: Any) -> Any:
-    win = _windows(x, params)
-    xpad = win.padded(xp, x, _lowest(x))
+    win = PoolWindow.of(x, params)
+    xpad = win.padded(xp, x)
     gxp = xp.zeros(xpad.shape, gy.dtype)
     for tap in win.taps:
         gxp[tap] += (xpad[tap] == y) * gy
@@ -128,8 +180,8 @@ def _max_grad_kernel(xp: Any, x: Any, y: Any, gy: Any, **params: Any) -> Any:
 
 
 def _max_grad_grad_kernel(xp: Any, x: Any, y: Any, ggx: Any, **params: Any) -> Any:
-    win = _windows(x, params)
-    xpad = win.padded(xp, x, _lowest(x))
+    win = PoolWindow.of(x, params)
+    xpad = win.padded(xp, x)
     ggxp = win.padded(xp, ggx, 0)
     out = xp.zeros(y.shape, ggx.dtype)
     for tap in win.taps:
@@ -138,7 +190,7 @@ def _max_grad_grad_kernel(xp: Any, x: Any, y: Any, ggx: Any, **params: Any) -> A
 
 
 def _average_grad_kernel(xp: Any, x: Any, gy: Any, **params: Any) -> Any:
-    win = _windows(x, params)
+    win = PoolWindow.of(x, params)
     divisor = win.divisor()
     if divisor is not None:
         gy = (gy / xp.asarray(divisor)).astype(gy.dtype, copy=False)

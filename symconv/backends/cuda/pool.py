@@ -12,8 +12,7 @@ import hashlib
 
 from symconv.backends.cuda.elemwise import INDEX_TYPES
 from symconv.backends.cuda.preamble import COMPUTE, PREAMBLE, STORAGE, load, store
-
-MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
+from symconv.ops.pool import MODES
 
 _GEOMETRY = ("B", "H", "W", "OH", "OW", "wh", "ww", "sh", "sw", "ph", "pw")
 

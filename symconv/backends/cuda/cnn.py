@@ -1,4 +1,5 @@
-"""conv2d (im2col + cuBLAS GEMM batched over groups, col2im) and pool2d on the GPU.
+"""conv2d (im2col + cuBLAS GEMM batched over groups, col2im) and pool2d on the GPU; the CUDA
+counterpart of backends/numpy_cnn.py (no cuDNN).
 
 The functions mirror symconv/backends/numpy_conv.py and numpy_pool.py (same arguments, same
 Theano semantics) with the backend first; the lowerings below bind them to the ops of
@@ -15,8 +16,8 @@ from symconv.backends.cuda import conv as conv_src
 from symconv.backends.cuda import pool as pool_src
 from symconv.backends.cuda.lowerings import BLOCK, grid_for, lowering
 from symconv.graph import Constant, Node
-from symconv.ops.conv import border_pad
-from symconv.ops.pool import pool_kernel_args
+from symconv.ops.conv import ConvGeometry, ConvParams
+from symconv.ops.pool import PoolWindow, pool_kernel_args
 
 Pair = tuple[int, int]
 # columns of one chunk of images stay under this size (GEMM efficiency is flat well below it)
@@ -33,47 +34,28 @@ def _ints(index: str, values: list[int]) -> tuple:
     return tuple(kind(v) for v in values)
 
 
-class _ConvGeometry:
-    def __init__(self, x_shape: tuple, w_shape: tuple, pad: Pair, subsample: Pair,
-                 dilation: Pair, groups: int) -> None:
-        self.n, self.c, self.h, self.w = x_shape
-        self.o, cg, self.kh, self.kw = w_shape
-        if self.c != cg * groups or self.o % groups:
-            raise ValueError(f"conv2d: input has {self.c} channels, filters {w_shape} with "
-                             f"groups={groups} expect {cg * groups}")
-        self.groups = groups
-        (self.ph, self.pw), (self.sh, self.sw), (self.dh, self.dw) = pad, subsample, dilation
-        self.oh = (self.h + 2 * self.ph - (self.kh - 1) * self.dh - 1) // self.sh + 1
-        self.ow = (self.w + 2 * self.pw - (self.kw - 1) * self.dw - 1) // self.sw + 1
-        if self.oh <= 0 or self.ow <= 0:
-            raise ValueError(f"conv2d: filters {w_shape} do not fit images {x_shape} with "
-                             f"pad {pad} and dilation {dilation}")
-        self.p = self.oh * self.ow
-        self.kg = cg * self.kh * self.kw
-        self.og = self.o // groups
-
-    def chunk(self, itemsize: int) -> int:
-        per_image = self.c * self.kh * self.kw * self.p * itemsize
-        return max(1, min(self.n, CHUNK_BYTES // max(per_image, 1)))
-
-    def args(self, nb: int) -> tuple[str, tuple]:
-        values = [nb, self.c, self.h, self.w, self.kh, self.kw, self.oh, self.ow,
-                  self.sh, self.sw, self.ph, self.pw, self.dh, self.dw]
-        index = _index(nb * self.c * self.h * self.w, self.c * self.kh * self.kw * nb * self.p)
-        return index, _ints(index, values)
+def _chunk(g: ConvGeometry, itemsize: int) -> int:
+    """Images per chunk: the chunk's columns stay under CHUNK_BYTES."""
+    per_image = g.c * g.kh * g.kw * g.p * itemsize
+    return max(1, min(g.n, CHUNK_BYTES // max(per_image, 1)))
 
 
-def _filter_matrix(cp: Any, w: Any, g: _ConvGeometry, flip: bool) -> Any:
+def _args(g: ConvGeometry, nb: int) -> tuple[str, tuple]:
+    """Index width and the run-time geometry arguments of the im2col/col2im kernels."""
+    values = [nb, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw]
+    index = _index(nb * g.c * g.h * g.w, g.c * g.kh * g.kw * nb * g.p)
+    return index, _ints(index, values)
+
+
+def _filter_matrix(cp: Any, w: Any, g: ConvGeometry) -> Any:
     """(G, Og, Kg): true convolution pairs the first input tap with the last filter tap."""
-    if flip:
-        w = w[:, :, ::-1, ::-1]
-    return cp.ascontiguousarray(w).reshape(g.groups, g.og, g.kg)
+    return cp.ascontiguousarray(g.oriented(w)).reshape(g.groups, g.og, g.kg)
 
 
-def _im2col(backend: Any, x: Any, g: _ConvGeometry, n0: int, nb: int) -> Any:
+def _im2col(backend: Any, x: Any, g: ConvGeometry, n0: int, nb: int) -> Any:
     cp = backend.xp
     cols = cp.empty((g.c * g.kh * g.kw, nb * g.p), x.dtype)
-    index, ints = g.args(nb)
+    index, ints = _args(g, nb)
     kernel = backend.kernel(*conv_src.im2col_source(x.dtype.name, index))
     kernel((grid_for(cols.size),), (BLOCK,), (x[n0:n0 + nb], cols) + ints)
     return cols
@@ -86,10 +68,11 @@ def conv2d(backend: Any, x: Any, w: Any, pad: Pair = (0, 0), subsample: Pair = (
     dtype = np.result_type(x.dtype, w.dtype)
     x = cp.ascontiguousarray(x, dtype)
     w = w.astype(dtype, copy=False)
-    g = _ConvGeometry(x.shape, w.shape, tuple(pad), tuple(subsample), tuple(dilation), groups)
-    wm = _filter_matrix(cp, w, g, flip)
+    g = ConvGeometry.make(x.shape, w.shape, tuple(pad), tuple(subsample), tuple(dilation),
+                          flip, groups)
+    wm = _filter_matrix(cp, w, g)
     y = cp.empty((g.n, g.o, g.oh, g.ow), dtype)
-    step = g.chunk(dtype.itemsize)
+    step = _chunk(g, dtype.itemsize)
     for n0 in range(0, g.n, step):
         nb = min(step, g.n - n0)
         cols = _im2col(backend, x, g, n0, nb).reshape(g.groups, g.kg, nb * g.p)
@@ -99,7 +82,7 @@ def conv2d(backend: Any, x: Any, w: Any, pad: Pair = (0, 0), subsample: Pair = (
     return y
 
 
-def _gy_matrix(cp: Any, gy: Any, g: _ConvGeometry, n0: int, nb: int) -> Any:
+def _gy_matrix(cp: Any, gy: Any, g: ConvGeometry, n0: int, nb: int) -> Any:
     """gy of a chunk as (G, Og, nb * P), the GEMM operand layout."""
     part = gy[n0:n0 + nb].reshape(nb, g.groups, g.og, g.p).transpose(1, 2, 0, 3)
     return cp.ascontiguousarray(part).reshape(g.groups, g.og, nb * g.p)
@@ -114,15 +97,16 @@ def conv2d_grad_inputs(backend: Any, gy: Any, w: Any, input_hw: Pair, pad: Pair 
     gy = cp.ascontiguousarray(gy, dtype)
     w = w.astype(dtype, copy=False)
     x_shape = (gy.shape[0], w.shape[1] * groups) + tuple(int(s) for s in input_hw)
-    g = _ConvGeometry(x_shape, w.shape, tuple(pad), tuple(subsample), tuple(dilation), groups)
-    _check_gy(gy, g)
-    wt = _filter_matrix(cp, w, g, flip).transpose(0, 2, 1)          # (G, Kg, Og)
+    g = ConvGeometry.make(x_shape, w.shape, tuple(pad), tuple(subsample), tuple(dilation),
+                          flip, groups)
+    g.check_output_grad(gy.shape)
+    wt = _filter_matrix(cp, w, g).transpose(0, 2, 1)          # (G, Kg, Og)
     gx = cp.empty(x_shape, dtype)
-    step = g.chunk(dtype.itemsize)
+    step = _chunk(g, dtype.itemsize)
     for n0 in range(0, g.n, step):
         nb = min(step, g.n - n0)
         gcols = cp.matmul(wt, _gy_matrix(cp, gy, g, n0, nb))         # (G, Kg, nb * P)
-        index, ints = g.args(nb)
+        index, ints = _args(g, nb)
         kernel = backend.kernel(*conv_src.col2im_source(dtype.name, index))
         out = gx[n0:n0 + nb]
         kernel((grid_for(out.size),), (BLOCK,), (gcols, out) + ints)
@@ -138,28 +122,22 @@ def conv2d_grad_weights(backend: Any, x: Any, gy: Any, filter_hw: Pair, pad: Pai
     x = cp.ascontiguousarray(x, dtype)
     gy = cp.ascontiguousarray(gy, dtype)
     w_shape = (gy.shape[1], x.shape[1] // groups) + tuple(int(s) for s in filter_hw)
-    g = _ConvGeometry(x.shape, w_shape, tuple(pad), tuple(subsample), tuple(dilation), groups)
-    _check_gy(gy, g)
+    g = ConvGeometry.make(x.shape, w_shape, tuple(pad), tuple(subsample), tuple(dilation),
+                          flip, groups)
+    g.check_output_grad(gy.shape)
     gwm = cp.zeros((g.groups, g.og, g.kg), dtype)
-    step = g.chunk(dtype.itemsize)
+    step = _chunk(g, dtype.itemsize)
     for n0 in range(0, g.n, step):
         nb = min(step, g.n - n0)
         cols = _im2col(backend, x, g, n0, nb).reshape(g.groups, g.kg, nb * g.p)
         gwm += cp.matmul(_gy_matrix(cp, gy, g, n0, nb), cols.transpose(0, 2, 1))
     gw = gwm.reshape(w_shape)
-    return cp.ascontiguousarray(gw[:, :, ::-1, ::-1]) if flip else gw
-
-
-def _check_gy(gy: Any, g: _ConvGeometry) -> None:
-    if tuple(gy.shape) != (g.n, g.o, g.oh, g.ow):
-        raise ValueError(f"conv2d gradient: gy has shape {tuple(gy.shape)}, the convolution "
-                         f"gives {(g.n, g.o, g.oh, g.ow)}")
+    return cp.ascontiguousarray(g.oriented(gw)) if g.flip else gw
 
 
 def _pool_geometry(shape: tuple, ws: Pair, stride: Pair | None, pad: Pair,
                    ignore_border: bool, mode: str) -> tuple[tuple, list[int]]:
-    from symconv.backends.numpy_pool import _Pool
-    geo = _Pool(shape, ws, stride, pad, ignore_border, mode)   # validates like the CPU kernel
+    geo = PoolWindow(shape, ws, stride, pad, ignore_border, mode)
     b = math.prod(shape[:-2])
     (h, w), (oh, ow) = geo.in_hw, geo.out_hw
     return geo.out_shape, [b, h, w, oh, ow, *geo.ws, *geo.stride, *geo.pad]
@@ -189,8 +167,8 @@ def pool2d_grad(backend: Any, x: Any, y: Any, gy: Any, ws: Pair, stride: Pair | 
     gy = cp.ascontiguousarray(gy, x.dtype)
     y = cp.ascontiguousarray(y, x.dtype) if mode == "max" else gy
     if tuple(gy.shape) != out_shape or tuple(y.shape) != out_shape:
-        raise ValueError(f"pool2d_grad: gy {tuple(gy.shape)} / y {tuple(y.shape)}, expected "
-                         f"{out_shape}")
+        PoolWindow(x.shape, ws, stride, pad, ignore_border, mode).check_output_grad(
+            gy.shape, y.shape)
     gx = cp.empty(x.shape, x.dtype)
     if gx.size == 0:
         return gx
@@ -204,12 +182,6 @@ def pool2d_grad(backend: Any, x: Any, y: Any, gy: Any, ws: Pair, stride: Pair | 
 
 
 _FLOATS = ("float16", "float32", "float64")
-
-
-def _conv_args(node: Node) -> tuple[Any, tuple, tuple, bool, int]:
-    p = node.kw
-    return (p["border_mode"], p["subsample"], p["filter_dilation"], p["filter_flip"],
-            p["num_groups"])
 
 
 def _static_pair(var: Any) -> Pair | None:
@@ -232,11 +204,11 @@ def _all_float(node: Node, n: int) -> bool:
 def _conv2d(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
 
     def thunk(x: Any, w: Any) -> Any:
-        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
-        return conv2d(backend, x, w, pad, subsample, dilation, flip, groups)
+        return conv2d(backend, x, w, params.pad(w.shape[2], w.shape[3]), **args)
     return thunk
 
 
@@ -244,13 +216,13 @@ def _conv2d(backend: Any, node: Node) -> Callable:
 def _conv2d_grad_inputs(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
     static_hw = _static_pair(node.inputs[2])
 
     def thunk(gy: Any, w: Any, hw: Any) -> Any:
-        pad = border_pad(border_mode, w.shape[2], w.shape[3], dilation)
-        return conv2d_grad_inputs(backend, gy, w, static_hw or _pair_value(hw), pad,
-                                  subsample, dilation, flip, groups)
+        return conv2d_grad_inputs(backend, gy, w, static_hw or _pair_value(hw),
+                                  params.pad(w.shape[2], w.shape[3]), **args)
     return thunk
 
 
@@ -258,14 +230,13 @@ def _conv2d_grad_inputs(backend: Any, node: Node) -> Callable:
 def _conv2d_grad_weights(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
-    border_mode, subsample, dilation, flip, groups = _conv_args(node)
+    params = ConvParams.of(node)
+    args = params.kernel_args()
     static_khw = _static_pair(node.inputs[2])
 
     def thunk(x: Any, gy: Any, khw: Any) -> Any:
         kh, kw = static_khw or _pair_value(khw)
-        pad = border_pad(border_mode, kh, kw, dilation)
-        return conv2d_grad_weights(backend, x, gy, (kh, kw), pad, subsample, dilation, flip,
-                                   groups)
+        return conv2d_grad_weights(backend, x, gy, (kh, kw), params.pad(kh, kw), **args)
     return thunk
 
 
