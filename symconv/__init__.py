@@ -6,13 +6,22 @@ from symconv.shared import shared
 from symconv.compile import function, Function, UnusedInputError, MissingInputError
 from symconv.io import In, Out
 from symconv.gradient import grad
-from symconv import tensor, gradient, printing, datasets  # noqa: F401
+from symconv import tensor, gradient, printing, verify  # noqa: F401
 from symconv import scan_module  # noqa: F401
 from symconv.scan_module import scan, map, reduce, foldl, foldr  # noqa: A004
 from symconv import ifelse  # noqa: F401
 from symconv.mode import Mode
 from symconv import scalar  # noqa: F401
 from symconv.printing import pp  # noqa: F401
+
+_LAZY = ("datasets", "bench", "demo")   # on top of the package, loaded when first used
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"symconv.{name}")
+    raise AttributeError(f"module 'symconv' has no attribute {name!r}")
 
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",

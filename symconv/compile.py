@@ -272,15 +272,16 @@ class Function:
                 raise
             raise better.with_traceback(exc.__traceback__) from None
         if ups:
-            self._write_updates(ups)
+            self.write_updates(ups)
         if self._plain_single:   # the common case: one host array that needs no copy
             out = outs[0]
             if type(out) is np.ndarray and out.flags.writeable:
                 return out
             return _owned(out)
-        return self._format(outs)
+        return self.format_outputs(outs)
 
-    def _write_updates(self, ups: tuple) -> None:
+    def write_updates(self, ups: Sequence[Any]) -> None:
+        """Store update values into their shared variables (copying where they alias)."""
         copy = self._update_copy
         for i, (container, value) in enumerate(zip(self._update_containers, ups)):
             if copy is not None and copy[i]:
@@ -290,7 +291,8 @@ class Function:
                 value = _owned(value)
             container.value = value
 
-    def _format(self, outs: tuple) -> Any:
+    def format_outputs(self, outs: Sequence[Any]) -> Any:
+        """Outputs as a call returns them: host arrays, single, list or dict."""
         result = []
         for value, copy in zip(outs, self._out_copy):
             if self._to_host is not None:
@@ -305,6 +307,36 @@ class Function:
         if self._out_kind == "dict":
             return dict(zip(self._out_keys, result))
         return result
+
+    # ---- the entry point of device backends (symconv.backends.cupy, cuda.graphs) -------------
+
+    @property
+    def input_specs(self) -> list[_InputSpec]:
+        """Per positional input: ``.var``, ``.position`` and ``.check(value)`` (validate)."""
+        return self._inputs
+
+    @property
+    def shared_containers(self) -> list:
+        """Containers of the shared variables the program reads, in its argument order."""
+        return self._containers
+
+    @property
+    def update_containers(self) -> list:
+        """Containers that ``write_updates`` stores into, in update order."""
+        return self._update_containers
+
+    def run_program(self, values: Sequence[Any]) -> tuple[tuple, tuple]:
+        """Run the program on validated input values (on the function's device) and the shared
+        variables' current values: ``(outputs, update values)``; nothing is written."""
+        return self._run(*values, *[c.value for c in self._containers])
+
+    def arrange_outputs(self, outs: Sequence[Any]) -> Any:
+        """Outputs arranged like a call's result (single, list or dict), left where they are."""
+        if self._out_kind == "single":
+            return outs[0]
+        if self._out_kind == "dict":
+            return dict(zip(self._out_keys, outs))
+        return list(outs)
 
     def __repr__(self) -> str:
         return f"<symconv.Function {self.name or ''}>".replace(" >", ">")

@@ -9,8 +9,6 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from symconv.operators import TensorOperators
-
 DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64", "complex64", "complex128")
 FLOAT_DTYPES = ("float16", "float32", "float64")
@@ -134,8 +132,12 @@ class _Tag:
 _TAGS: "weakref.WeakKeyDictionary[Variable, _Tag]" = weakref.WeakKeyDictionary()
 
 
-class Variable(TensorOperators):
-    """A typed symbolic value: a graph input, a constant, a shared variable or an op's result."""
+class Variable:
+    """A typed symbolic value: a graph input, a constant, a shared variable or an op's result.
+
+    The IR's bare variable: the tensor layer (symconv.tensor.operators) adds Python's operators,
+    Theano's methods and ``eval``.
+    """
 
     __slots__ = ("type", "owner", "name", "trace", "id", "_eval_cache", "__weakref__")
 
@@ -202,17 +204,6 @@ class Variable(TensorOperators):
                             "comparisons like a < b < c are not supported); use T.and_, "
                             "T.switch or T.eq")
         return True
-
-    def eval(self, inputs_to_values: dict | None = None) -> np.ndarray:
-        """Compile and run this variable's graph once (cached per set of inputs)."""
-        from symconv.compile import function
-        inputs_to_values = inputs_to_values or {}
-        keys = tuple(inputs_to_values)
-        cache = getattr(self, "_eval_cache", None)
-        if cache is None or cache[0] != keys:
-            fn = function(list(keys), self, on_unused_input="ignore")
-            self._eval_cache = (keys, fn)
-        return self._eval_cache[1](*[inputs_to_values[k] for k in keys])
 
 
 def _all_slots(cls: type) -> list[str]:
@@ -333,13 +324,16 @@ class Op:
     infer(*input_types, **params) -> TensorType
     kernel(xp, *arrays, **params) -> array            (written once against the NumPy API)
     grad(g, out, *inputs, **params) -> [Variable | None per input]
+    expand(*inputs, **params) -> Variable   (optional: the same value written with other ops;
+                                             an op without a grad rule is differentiated
+                                             through its expansion)
     """
 
     def __init__(self, name: str, infer: Callable, kernel: Callable,
                  grad: Callable | None = None, *, prepare: Callable | None = None,
                  elemwise: Any = None, view: bool = False, differentiable: bool = True,
-                 infer_vars: bool = False, doc: str | None = None,
-                 nondeterministic: bool = False) -> None:
+                 infer_vars: bool = False, expand: Callable | None = None,
+                 doc: str | None = None, nondeterministic: bool = False) -> None:
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         self.name = name
@@ -350,7 +344,8 @@ class Op:
         self.prepare = prepare
         self.elemwise = elemwise    # scalar description for fusion/codegen (ops.elemwise.Scalar)
         self.view = view            # result may alias its first input's memory
-        self.differentiable = differentiable and grad is not None
+        self.expand = expand
+        self.differentiable = differentiable and (grad is not None or expand is not None)
         self.infer_vars = infer_vars  # infer reads input variables (constant values), not types
         # a random draw: never merged with an equal-looking node nor folded into a constant
         self.nondeterministic = nondeterministic
@@ -386,7 +381,7 @@ class Op:
 
 
 def get_op(name: str) -> Op:
-    import symconv.ops  # noqa: F401  (registers every op)
+    """The registered op called ``name`` (every op is registered once symconv is imported)."""
     return OPS[name]
 
 
@@ -499,6 +494,15 @@ def constant(value: Any, name: str | None = None, dtype: str | None = None,
     return Constant(TensorType(data.dtype, data.shape), data, name)
 
 
+_sequence_builder: Callable[[list], Variable] | None = None
+
+
+def register_sequence_builder(build: Callable[[list], Variable]) -> None:
+    """How a list mixing variables and numbers becomes a vector (the tensor layer's stack)."""
+    global _sequence_builder
+    _sequence_builder = build
+
+
 def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None) -> Variable:
     """``x`` as a symbolic variable: variables pass through, numbers and arrays become constants,
     lists mixing variables and numbers become a stacked vector (as Theano's MakeVector)."""
@@ -507,8 +511,9 @@ def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None)
             raise TypeError(f"expected a {ndim}-d variable, got {x} of type {x.type}")
         return x
     if isinstance(x, (list, tuple)) and any(isinstance(e, Variable) for e in x):
-        from symconv.tensor.basic import stack
-        return stack([as_tensor_variable(e) for e in x])
+        if _sequence_builder is None:
+            raise TypeError("a list mixing variables and numbers needs symconv.tensor")
+        return _sequence_builder([as_tensor_variable(e) for e in x])
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
         x = x.get()  # a CuPy array used as a constant lives in the graph as host data
     return constant(x, name=name, ndim=ndim)

@@ -193,7 +193,7 @@ def call_device(fn: Any, *args: Any) -> Any:
     """
     backend = fn.program.backend
     values = []
-    for spec, value in zip(fn._inputs, args):
+    for spec, value in zip(fn.input_specs, args):
         if backend.is_device_array(value):
             if value.dtype.name != spec.var.dtype or value.ndim != spec.var.ndim:
                 raise TypeError(f"input {spec.position} must be a {spec.var.type}, got a device "
@@ -201,13 +201,9 @@ def call_device(fn: Any, *args: Any) -> Any:
         else:
             value = backend.to_device(spec.check(value))
         values.append(value)
-    if len(values) != len(fn._inputs):
-        raise TypeError(f"{fn} takes {len(fn._inputs)} inputs, got {len(values)}")
-    outs, ups = fn._run(*values, *[c.value for c in fn._containers])
+    if len(values) != len(fn.input_specs):
+        raise TypeError(f"{fn} takes {len(fn.input_specs)} inputs, got {len(values)}")
+    outs, ups = fn.run_program(values)
     if ups:
-        fn._write_updates(ups)
-    if fn._out_kind == "single":
-        return outs[0]
-    if fn._out_kind == "dict":
-        return dict(zip(fn._out_keys, outs))
-    return list(outs)
+        fn.write_updates(ups)
+    return fn.arrange_outputs(outs)

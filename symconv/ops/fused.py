@@ -77,12 +77,10 @@ def expand(inputs: Sequence[Variable], program: Sequence[Instruction]) -> Variab
     return temps[-1]
 
 
-def _grad(g: Variable, out: Variable, *inputs: Variable, program: tuple) -> list:
-    from symconv.gradient import grad
-    expanded = expand(inputs, program)
-    return grad(None, list(inputs), known_grads={expanded: g}, disconnected_inputs="ignore",
-                return_disconnected="None")
+def _expand(*inputs: Variable, program: tuple) -> Variable:
+    # the gradient walker differentiates the unfused program
+    return expand(inputs, program)
 
 
-fused_elemwise = Op("fused_elemwise", _infer, _kernel, _grad,
+fused_elemwise = Op("fused_elemwise", _infer, _kernel, expand=_expand,
                     doc="Several elementwise ops evaluated as one node (see module docstring).")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from symconv.graph import Op, TensorType, Variable
-from symconv.ops.elemwise import exp, upgrade_to_float
+from symconv.graph import Op, TensorType, Variable, constant
+from symconv.ops.elemwise import cast, eq, exp, upgrade_to_float
 from symconv.ops.reduce import reduce_sum
+from symconv.ops.shape import arange_op, dimshuffle
 
 
 def _infer(t: TensorType) -> TensorType:
@@ -95,21 +96,17 @@ def _xent_grad_kernel(xp: Any, g: Any, z: Any, y: Any) -> Any:
     return out
 
 
-def _xent_grad_grad(gg: Variable, out: Variable, g: Variable, z: Variable, y: Variable) -> list:
-    # differentiate the same expression written with ordinary ops
-    from symconv.gradient import grad
-    from symconv.ops.elemwise import cast, eq
-    from symconv.ops.shape import arange_op, dimshuffle
-    from symconv.graph import constant
+def _xent_grad_expand(g: Variable, z: Variable, y: Variable) -> Variable:
+    # the same value written with ordinary ops: g[:, None] * (softmax(z) - onehot(y)); the
+    # gradient walker differentiates it (second-order gradients of the fused cross-entropy)
     k = z.shape[1]
     onehot = cast(eq(dimshuffle(arange_op(constant(0, dtype="int64"), k,
                                           constant(1, dtype="int64"), dtype="int64"),
                                 pattern=("x", 0)), dimshuffle(y, pattern=(0, "x"))), z.dtype)
-    expr = dimshuffle(g, pattern=(0, "x")) * (softmax(z) - onehot)
-    return grad(None, [g, z], known_grads={expr: gg}, disconnected_inputs="ignore",
-                return_disconnected="None") + [None]
+    return dimshuffle(g, pattern=(0, "x")) * (softmax(z) - onehot)
 
 
 crossentropy_softmax_1hot_grad = Op(
-    "crossentropy_softmax_1hot_grad", _xent_grad_infer, _xent_grad_kernel, _xent_grad_grad,
+    "crossentropy_softmax_1hot_grad", _xent_grad_infer, _xent_grad_kernel,
+    expand=_xent_grad_expand,
     doc="Gradient of crossentropy_softmax_1hot wrt the logits: g * (softmax(z) - onehot(y)).")

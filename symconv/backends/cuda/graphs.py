@@ -51,7 +51,7 @@ class GraphedFunction:
         self.in_names = [names[id(v)] for v in program.inputs]
         self.out_names = [names[id(v)] for v in program.outputs]
         self.up_names = [names[id(v)] for v in program.updates]
-        self.host_shared = any(c.backend.is_host for c in fn._containers)
+        self.host_shared = any(c.backend.is_host for c in fn.shared_containers)
 
     def _key(self, args: list[Any], shared: list[Any]) -> tuple:
         cp = self.cp
@@ -63,13 +63,13 @@ class GraphedFunction:
         if self.host_shared:
             return fn(*args)
         values = [self.backend.to_device(spec.check(a)) if not isinstance(a, cp.ndarray) else a
-                  for spec, a in zip(fn._inputs, args)]
-        shared = [c.value for c in fn._containers]
+                  for spec, a in zip(fn.input_specs, args)]
+        shared = [c.value for c in fn.shared_containers]
         key = self._key(values, shared)
         with self.stream:
             capture = self.captures.get(key)
             if capture is None:
-                fn._run(*values, *shared)        # warm-up: compiles kernels, fills the pool
+                fn.run_program(values)           # warm-up: compiles kernels, fills the pool
                 capture = self._capture(values, shared)
                 self.captures[key] = capture
                 if len(self.captures) > self.max_captures:
@@ -78,16 +78,16 @@ class GraphedFunction:
                 self._replay(capture, values, shared)
             outs = tuple(capture.env[name] for name in self.out_names)
             ups = [capture.env[name] for name in self.up_names]
-            for container, value in zip(fn._update_containers, ups):
+            for container, value in zip(fn.update_containers, ups):
                 target = capture.env[self._shared_name(container)]
                 if value is not target:
                     cp.copyto(target, value)
                 container.value = target
         self.stream.synchronize()
-        return fn._format(outs)
+        return fn.format_outputs(outs)
 
     def _shared_name(self, container: Any) -> str:
-        return f"s{self.fn._containers.index(container)}"
+        return f"s{self.fn.shared_containers.index(container)}"
 
     def _seed(self, env: dict[str, Any], values: list[Any], shared: list[Any]) -> None:
         env.update(self.program.env)

@@ -1,10 +1,16 @@
-"""Python operators and methods of symbolic variables (``x + y``, ``x[i]``, ``x.sum()``)."""
+"""Python operators and methods of symbolic variables (``x + y``, ``x[i]``, ``x.sum()``,
+``x.eval()``), added to the IR's bare ``Variable`` by the tensor layer (Theano's split)."""
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 
-def _T():  # the tensor API, imported late: it is built on the graph that uses this mixin
+from symconv import graph
+from symconv.compile import function
+
+
+def _T():  # the tensor API, imported late: this module is imported by symconv.tensor itself
     import symconv.tensor as T
     return T
 
@@ -134,3 +140,26 @@ class TensorOperators:
 
     def __array__(self, *args, **kwargs):
         raise TypeError("a symbolic variable has no value; compile a function or call .eval()")
+
+    def eval(self, inputs_to_values: dict | None = None) -> np.ndarray:
+        """Compile and run this variable's graph once (cached per set of inputs)."""
+        inputs_to_values = inputs_to_values or {}
+        keys = tuple(inputs_to_values)
+        cache = getattr(self, "_eval_cache", None)
+        if cache is None or cache[0] != keys:
+            fn = function(list(keys), self, on_unused_input="ignore")
+            self._eval_cache = (keys, fn)
+        return self._eval_cache[1](*[inputs_to_values[k] for k in keys])
+
+
+def install() -> None:
+    """Give graph.Variable (and so every constant and shared variable) the tensor surface, and
+    let graph.as_tensor_variable build vectors from lists that mix variables and numbers."""
+    for name, value in vars(TensorOperators).items():
+        if name not in ("__module__", "__qualname__", "__doc__", "__slots__", "__dict__",
+                        "__weakref__"):
+            setattr(graph.Variable, name, value)
+    graph.register_sequence_builder(lambda items: _T().stack(items))
+
+
+install()
