@@ -1,7 +1,8 @@
 """Stabilize: rewrite numerically fragile forms (log of softmax/sigmoid/1+exp) into stable ones.
 
-T.grad runs these phases on the cost before differentiating, so the gradients are built from
-the stable forms too (log(softmax(z)) never meets a zero probability, forward or backward).
+T.grad differentiates the graph as written; these rules run when a function is compiled and
+rewrite the backward forms too (the gradient of the tutorial's negative log-likelihood becomes
+one cross-entropy gradient node, which never divides by a zero probability).
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from symconv.graph import Constant, Node, Variable
 from symconv.ops import elemwise as E
 from symconv.ops import nnet as N
 from symconv.ops.index import subtensor_op
-from symconv.ops.reduce import reduce_argmax
+from symconv.ops.reduce import reduce_argmax, reduce_sum
+from symconv.ops.shape import broadcast_to, shape_of
 from symconv.rewrite import register
 
 
@@ -73,6 +75,179 @@ def softmax_crossentropy(node: Node) -> Variable | None:
 def _as_float(node: Node) -> Variable:
     """The input of a float-valued elementwise node, cast to that node's dtype."""
     return E.cast(node.inputs[0], node.out.dtype)
+
+
+def _onehot_rows(inc: Variable) -> tuple[Variable, Variable] | None:
+    """(c, y) when inc = inc_subtensor(zeros, c, arange(y.shape[0]), y) with c a vector."""
+    node = _owner_op(inc, "inc_subtensor")
+    if node is None or node.kw["set_instead_of_inc"] or \
+            node.kw["spec"] != (("array", ("v", 0)), ("array", ("v", 1))):
+        return None
+    zeros, c, rows, y = node.inputs
+    fill = _owner_op(zeros, "filled_like")
+    is_zero = (fill is not None and fill.kw["value"] == 0) or _is_const(zeros, 0)
+    if not is_zero or c.ndim != 1 or y.ndim != 1 or not _is_row_arange_of(rows, y):
+        return None
+    return c, y
+
+
+def _picked_by(c: Variable, sm: Variable, y: Variable) -> Variable | None:
+    """c' when c = c' / sm[arange(y.shape[0]), y]."""
+    div = _owner_op(c, "true_div")
+    pick = _owner_op(div.inputs[1], "subtensor") if div is not None else None
+    if pick is None or pick.inputs[0] is not sm or pick.inputs[2] is not y:
+        return None
+    return div.inputs[0]
+
+
+def _softmax_backward(node: Node) -> tuple[Variable, Variable, Variable] | None:
+    """(dy, sm, z) when node is softmax's backward (dy - sum(dy * sm, -1, keepdims)) * sm."""
+    for diff, sm in (node.inputs, tuple(reversed(node.inputs))):
+        sub, soft = _owner_op(diff, "sub"), _owner_op(sm, "softmax")
+        if sub is None or soft is None or sm.ndim != 2:
+            continue
+        dy, total = sub.inputs
+        red = _owner_op(total, "sum")
+        if red is None or red.kw["axis"] not in ((1,), (-1,)) or not red.kw["keepdims"]:
+            continue
+        prod = _owner_op(red.inputs[0], "mul")
+        if prod is not None and {id(i) for i in prod.inputs} == {id(dy), id(sm)}:
+            return dy, sm, soft.inputs[0]
+    return None
+
+
+@register("stabilize", ops=["mul"])
+def softmax_crossentropy_grad(node: Node) -> Variable | None:
+    # T.grad writes the backward of log(softmax(z)) as softmax's backward of dy = a / sm:
+    #   (a / sm - sum(a / sm * sm)) * sm = a - sum(a) * sm          (no division by sm)
+    # and for the negative log-likelihood a = onehot(y) * c (or dy = onehot(y) * c' / sm_y):
+    #   c * onehot(y) - c * sm = crossentropy_softmax_1hot_grad(-c, z, y)
+    found = _softmax_backward(node)
+    if found is None:
+        return None
+    dy, sm, z = found
+    div = _owner_op(dy, "true_div")
+    if div is not None and div.inputs[1] is sm:
+        a = div.inputs[0]
+        rows = _onehot_rows(a)
+        if rows is not None:
+            c, y = rows
+            return N.crossentropy_softmax_1hot_grad(-c, z, y)
+        if a.type.broadcastable != dy.type.broadcastable:
+            a = broadcast_to(a, *shape_of(sm))   # the row sum must count every column
+        return a - E.mul(reduce_sum(a, axis=-1, keepdims=True), sm)
+    rows = _onehot_rows(dy)
+    if rows is not None:
+        c, y = rows
+        picked = _picked_by(c, sm, y)
+        if picked is not None and picked.ndim == 1:
+            return N.crossentropy_softmax_1hot_grad(-picked, z, y)
+    return None
+
+
+def _factors(var: Variable) -> tuple[bool, list[Variable]]:
+    """(negated, factors) of a product tree of mul and neg nodes."""
+    if _owner_op(var, "neg") is not None:
+        negated, factors = _factors(var.owner.inputs[0])
+        return not negated, factors
+    if _owner_op(var, "mul") is not None:
+        neg_a, fa = _factors(var.owner.inputs[0])
+        neg_b, fb = _factors(var.owner.inputs[1])
+        return neg_a != neg_b, fa + fb
+    return False, [var]
+
+
+def _positive(var: Variable) -> bool:
+    """Positive by construction: sigmoid(x), 1 - sigmoid(x), exp(x)."""
+    if _owner_op(var, "sigmoid") is not None or _owner_op(var, "exp") is not None:
+        return True
+    sub = _owner_op(var, "sub")
+    return sub is not None and _is_const(sub.inputs[0], 1) and \
+        _owner_op(sub.inputs[1], "sigmoid") is not None
+
+
+def _one_plus_exp(var: Variable) -> Variable | None:
+    """x when var = 1 + exp(x) (either order)."""
+    add = _owner_op(var, "add")
+    if add is None:
+        return None
+    for one, other in (add.inputs, tuple(reversed(add.inputs))):
+        if _is_const(one, 1) and _owner_op(other, "exp") is not None:
+            return other
+    return None
+
+
+@register("stabilize", ops=["mul"])
+def cancel_positive_division(node: Node) -> Variable | None:
+    # In a product:  (a / p) * p -> a  for p = sigmoid(x), 1 - sigmoid(x), exp(x), positive
+    # by construction but 0 in floating point far out;  (a / (1 + exp(x))) * exp(x) ->
+    # a * sigmoid(x).  These are the backward forms of log(sigmoid), log(1 - sigmoid),
+    # log(1 + exp) and log1p(exp) as T.grad writes them.
+    negated, factors = _factors(node.out)
+    ids = [id(f) for f in factors]
+    spread = _distribute(negated, factors, ids)
+    if spread is not None:
+        return spread if _same_type(spread, node.out) else None
+    for i, f in enumerate(factors):
+        div = _owner_op(f, "true_div")
+        if div is None:
+            continue
+        a, p = div.inputs
+        if _positive(p) and id(p) in ids:
+            drop, keep = ids.index(id(p)), a
+        else:
+            ex = _one_plus_exp(p)
+            if ex is None or id(ex) not in ids:
+                continue
+            drop, keep = ids.index(id(ex)), a * E.sigmoid(ex.owner.inputs[0])
+        rest = [keep if j == i else g for j, g in enumerate(factors) if j != drop]
+        out = rest[0]
+        for g in rest[1:]:
+            out = E.mul(out, g)
+        out = E.neg(out) if negated else out
+        return out if _same_type(out, node.out) else None
+    return None
+
+
+def _same_type(new: Variable, old: Variable) -> bool:
+    return new.type.dtype == old.type.dtype and \
+        new.type.broadcastable == old.type.broadcastable
+
+
+def _product(negated: bool, factors: list[Variable]) -> Variable:
+    out = factors[0]
+    for f in factors[1:]:
+        out = E.mul(out, f)
+    return E.neg(out) if negated else out
+
+
+def _cancels(term: Variable, ids: list[int]) -> bool:
+    """A factor of term is a / p with p positive (or 1 + exp(x)) and p (or exp(x)) in ``ids``."""
+    for f in _factors(term)[1]:
+        div = _owner_op(f, "true_div")
+        if div is None:
+            continue
+        p = div.inputs[1]
+        ex = _one_plus_exp(p)
+        if (_positive(p) and id(p) in ids) or (ex is not None and id(ex) in ids):
+            return True
+    return False
+
+
+def _distribute(negated: bool, factors: list[Variable], ids: list[int]) -> Variable | None:
+    # (t1 +- t2) * F -> t1 * F +- t2 * F  when a term's division cancels against F
+    # (the backward of binary_crossentropy(sigmoid(x), t) sums two such terms)
+    for i, f in enumerate(factors):
+        node = f.owner
+        if node is None or node.op.name not in ("add", "sub"):
+            continue
+        rest = factors[:i] + factors[i + 1:]
+        rest_ids = ids[:i] + ids[i + 1:]
+        if not any(_cancels(t, rest_ids) for t in node.inputs):
+            continue
+        left, right = (_product(negated, [t] + rest) for t in node.inputs)
+        return E.add(left, right) if node.op.name == "add" else E.sub(left, right)
+    return None
 
 
 @register("stabilize", ops=["log"])
