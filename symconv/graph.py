@@ -68,17 +68,6 @@ class TensorType:
         """A new symbolic variable of this type (Theano's ``TensorType(...)(name)``)."""
         return Variable(self, None, name)
 
-    def with_shape(self, shape: Sequence[int | None]) -> "TensorType":
-        return TensorType(self.dtype, shape)
-
-    def with_dtype(self, dtype: str) -> "TensorType":
-        return TensorType(dtype, self.shape)
-
-    def is_super(self, other: "TensorType") -> bool:
-        """True when every value of ``other`` is also a valid value of ``self``."""
-        return (self.dtype == other.dtype and self.ndim == other.ndim
-                and all(a is None or a == b for a, b in zip(self.shape, other.shape)))
-
     def __str__(self) -> str:
         if all(s in (None, 1) for s in self.shape):   # Theano's form when sizes add nothing
             b = self.broadcastable
@@ -333,7 +322,9 @@ class Op:
                  grad: Callable | None = None, *, prepare: Callable | None = None,
                  elemwise: Any = None, view: bool = False, differentiable: bool = True,
                  infer_vars: bool = False, expand: Callable | None = None,
-                 doc: str | None = None, nondeterministic: bool = False) -> None:
+                 fresh: bool = False, shape_from: int | None = None, gemm: bool = False,
+                 sized_by_values: bool = False, doc: str | None = None,
+                 nondeterministic: bool = False) -> None:
         if name in OPS:
             raise ValueError(f"op {name!r} is defined twice")
         self.name = name
@@ -345,6 +336,11 @@ class Op:
         self.elemwise = elemwise    # scalar description for fusion/codegen (ops.elemwise.Scalar)
         self.view = view            # result may alias its first input's memory
         self.expand = expand
+        # facts the executor, rewrites and backends read instead of keeping op-name tables:
+        self.fresh = fresh          # the kernel returns a new array it owns (reusable as out=)
+        self.shape_from = shape_from  # the result has the shape of this input
+        self.gemm = gemm            # the kernel is matrix-multiply bound (BLAS/cuBLAS)
+        self.sized_by_values = sized_by_values  # the result's size comes from input values
         self.differentiable = differentiable and (grad is not None or expand is not None)
         self.infer_vars = infer_vars  # infer reads input variables (constant values), not types
         # a random draw: never merged with an equal-looking node nor folded into a constant
@@ -388,11 +384,6 @@ def get_op(name: str) -> Op:
 def apply(op: Op, inputs: Sequence[Variable], params: tuple) -> Variable:
     """Rebuild a node from already-canonical inputs and frozen params (used by rewrites)."""
     return Node(op, inputs, params, op.out_type(inputs, params)).out
-
-
-def ancestors(outputs: Iterable[Variable], blockers: Iterable[Variable] = ()) -> list[Variable]:
-    """Every variable the outputs depend on (stopping at blockers), inputs first."""
-    return [v for v in toposort_vars(outputs, blockers)]
 
 
 def toposort_vars(outputs: Iterable[Variable], blockers: Iterable[Variable] = ()) -> list[Variable]:

@@ -14,9 +14,6 @@ from typing import Sequence
 
 from symconv.graph import Constant, Node, SharedVariable, Variable, toposort
 
-# ops whose results are freshly allocated arrays owned by the program (safe to overwrite)
-_FRESH = frozenset({"fused_elemwise", "dot"})
-
 
 def view_root(var: Variable) -> Variable:
     """The variable whose memory ``var`` may alias through view ops (itself if none)."""
@@ -221,7 +218,7 @@ def plan_reuse(nodes: Sequence[Node], accepts_out: Sequence[bool],
             continue
         for pos, var in enumerate(node.inputs):
             owner = var.owner
-            if (owner is None or owner.op.view or owner.op.name not in _FRESH
+            if (owner is None or owner.op.view or not owner.op.fresh
                     and owner.op.elemwise is None
                     or id(var) in keep or id(var) in taken
                     or last_use.get(id(var)) != n

@@ -67,16 +67,14 @@ class CupyBackend(Backend):
     is_host = False
 
     def __init__(self, device: str = "cuda") -> None:
-        from symconv.backends.cuda import cnn  # noqa: F401  (registers conv/pool lowerings)
+        from symconv.backends.cuda import cnn, lowerings  # noqa: F401  (register overrides)
         from symconv.backends.cuda import random  # noqa: F401  (registers the MRG kernel)
-        from symconv.backends.cuda.lowerings import LOWERINGS
         from symconv.backends.numpy import NumpyBackend
         cp, index = load_cupy(device)
         self.name = device
         self.xp = cp
         self.device_id = index
         cp.cuda.Device(index).use()
-        self.lowerings = dict(LOWERINGS)
         self.host = NumpyBackend()
         self._kernels: dict[str, Any] = {}
         self._host_memo: dict[int, tuple[Node, bool]] = {}
@@ -111,13 +109,11 @@ class CupyBackend(Backend):
     def thunk(self, node: Node) -> Thunk:
         if self.is_host_node(node):
             return self.host_thunk(node)
-        lowering = self.lowerings.get(node.op.name)
-        if lowering is not None:
-            return lowering(self, node)
-        if node.op.elemwise is not None:
-            from symconv.backends.cuda.lowerings import elemwise_lowering
-            return elemwise_lowering(self, node)
-        return self.generic_thunk(node)
+        return super().thunk(node)
+
+    def elemwise_thunk(self, node: Node) -> Thunk:
+        from symconv.backends.cuda.lowerings import elemwise_lowering
+        return elemwise_lowering(self, node)
 
     def generic_thunk(self, node: Node) -> Thunk:
         """The op's ``xp`` kernel on CuPy; host inputs are converted (0-d ones to NumPy scalars,

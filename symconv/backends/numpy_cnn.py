@@ -8,6 +8,8 @@ from symconv.backends import blas, numpy_conv, numpy_pool
 from symconv.backends.base import Backend, Thunk
 from symconv.backends.numpy_lowerings import lowering
 from symconv.graph import Node
+from symconv.ops import conv as C
+from symconv.ops import pool as P
 from symconv.ops.conv import ConvParams
 from symconv.ops.pool import pool_kernel_args
 
@@ -75,6 +77,10 @@ def _average_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
     return average_pool_2d_grad
 
 
+# the ops lowered above to kernels that run on numpy_conv's worker threads
+_THREADED = frozenset({C.conv2d, C.conv2d_grad_wrt_inputs, C.conv2d_grad_wrt_weights,
+                       P.pool_2d, P.max_pool_2d_grad, P.average_pool_2d_grad})
+
 # Below this many multiply-adds a matmul is not worth splitting over the worker threads.
 _SPLIT_DOT_MIN = 1 << 21
 
@@ -88,8 +94,7 @@ def _dot(backend: Backend, node: Node) -> Thunk:
             a.dtype != b.dtype:
         return backend.generic_thunk(node)
     threads = numpy_conv.THREADS
-    if not any(name.startswith(("conv2d", "pool", "max_pool", "average_pool"))
-               for name in backend.program_ops):
+    if not backend.program_ops & _THREADED:
         # no conv kernel shares this program, so OpenBLAS's own threads cannot steal its cores
         return np.dot
 

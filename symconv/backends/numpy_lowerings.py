@@ -3,17 +3,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from symconv.backends.base import Backend, Thunk
-from symconv.graph import Node
-
-LOWERINGS: dict[str, Callable[[Backend, Node], Thunk]] = {}
+from symconv.backends.base import Backend, Lowering, Thunk, override
+from symconv.graph import Node, Op
 
 
-def lowering(op_name: str) -> Callable:
-    def register(fn: Callable[[Backend, Node], Thunk]) -> Callable[[Backend, Node], Thunk]:
-        LOWERINGS[op_name] = fn
-        return fn
-    return register
+def lowering(*ops: Op | str) -> Callable[[Lowering], Lowering]:
+    """Register a NumPy-backend override of ``ops`` (see backends.base.override)."""
+    return override("cpu", *ops)
 
 
 @lowering("subtensor")

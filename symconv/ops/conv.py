@@ -421,12 +421,13 @@ def _grad_weights_grad(g: Variable, out: Variable, x: Variable, gy: Variable, kh
 
 
 conv2d = Op("conv2d", _conv2d_infer, _conv2d_kernel, _conv2d_grad, prepare=_conv_prepare,
+            gemm=True,
             doc="Theano's 2D convolution of NCHW images with (O, C // groups, kh, kw) filters.")
 conv2d_grad_wrt_inputs = Op(
     "conv2d_grad_wrt_inputs", _grad_inputs_infer, _conv2d_grad_inputs_kernel, _grad_inputs_grad,
-    prepare=_shape_prepare, infer_vars=True,
+    prepare=_shape_prepare, infer_vars=True, gemm=True,
     doc="Gradient of sum(gy * conv2d(x, w)) wrt x; inputs (gy, w, spatial size of x).")
 conv2d_grad_wrt_weights = Op(
     "conv2d_grad_wrt_weights", _grad_weights_infer, _conv2d_grad_weights_kernel,
-    _grad_weights_grad, prepare=_shape_prepare, infer_vars=True,
+    _grad_weights_grad, prepare=_shape_prepare, infer_vars=True, gemm=True,
     doc="Gradient of sum(gy * conv2d(x, w)) wrt w; inputs (x, gy, spatial size of w).")

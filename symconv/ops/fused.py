@@ -82,5 +82,5 @@ def _expand(*inputs: Variable, program: tuple) -> Variable:
     return expand(inputs, program)
 
 
-fused_elemwise = Op("fused_elemwise", _infer, _kernel, expand=_expand,
+fused_elemwise = Op("fused_elemwise", _infer, _kernel, expand=_expand, fresh=True,
                     doc="Several elementwise ops evaluated as one node (see module docstring).")

@@ -38,4 +38,4 @@ def _dot_grad(g: Variable, out: Variable, a: Variable, b: Variable) -> list:
     return [g * b, g * a]            # vector . vector -> scalar
 
 
-dot = Op("dot", _dot_infer, _dot_kernel, _dot_grad)
+dot = Op("dot", _dot_infer, _dot_kernel, _dot_grad, fresh=True, gemm=True)

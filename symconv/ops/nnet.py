@@ -32,7 +32,7 @@ def _softmax_grad(g: Variable, out: Variable, x: Variable) -> list:
     return [(g - reduce_sum(g * out, axis=-1, keepdims=True)) * out]
 
 
-softmax = Op("softmax", _infer, _softmax_kernel, _softmax_grad)
+softmax = Op("softmax", _infer, _softmax_kernel, _softmax_grad, shape_from=0)
 
 
 def _logsoftmax_kernel(xp: Any, x: Any) -> Any:
@@ -46,7 +46,7 @@ def _logsoftmax_grad(g: Variable, out: Variable, x: Variable) -> list:
     return [g - exp(out) * reduce_sum(g, axis=-1, keepdims=True)]
 
 
-logsoftmax = Op("logsoftmax", _infer, _logsoftmax_kernel, _logsoftmax_grad)
+logsoftmax = Op("logsoftmax", _infer, _logsoftmax_kernel, _logsoftmax_grad, shape_from=0)
 
 
 # ---- fused softmax + cross-entropy with integer labels (the tutorials' NLL, stabilised) -------
@@ -108,5 +108,5 @@ def _xent_grad_expand(g: Variable, z: Variable, y: Variable) -> Variable:
 
 crossentropy_softmax_1hot_grad = Op(
     "crossentropy_softmax_1hot_grad", _xent_grad_infer, _xent_grad_kernel,
-    expand=_xent_grad_expand,
+    expand=_xent_grad_expand, shape_from=1,
     doc="Gradient of crossentropy_softmax_1hot wrt the logits: g * (softmax(z) - onehot(y)).")

@@ -260,9 +260,9 @@ def _alloc_grad(g: Variable, out: Variable, value: Variable, *sizes: Variable) -
 
 
 alloc = Op("alloc", _sizes_infer, _alloc_kernel, _alloc_grad, prepare=_sizes_prepare,
-           infer_vars=True)
+           infer_vars=True, sized_by_values=True)
 broadcast_to = Op("broadcast_to", _sizes_infer, _broadcast_to_kernel, _alloc_grad,
-                  prepare=_sizes_prepare, view=True, infer_vars=True)
+                  prepare=_sizes_prepare, view=True, infer_vars=True, sized_by_values=True)
 
 # ---- arange -------------------------------------------------------------------------------
 
@@ -281,7 +281,8 @@ def _arange_kernel(xp: Any, start: Any, stop: Any, step: Any, dtype: str) -> Any
 
 
 arange_op = Op("arange", _arange_infer, _arange_kernel,
-               lambda g, out, a, b, c, dtype: [None, None, None], infer_vars=True)
+               lambda g, out, a, b, c, dtype: [None, None, None], infer_vars=True,
+               sized_by_values=True)
 
 # ---- zeros_like / ones_like ---------------------------------------------------------------
 
@@ -302,7 +303,8 @@ def _copy_kernel(xp: Any, x: Any) -> Any:
     return x.copy()
 
 
-tensor_copy = Op("tensor_copy", lambda t: t, _copy_kernel, lambda g, out, x: [g])
+tensor_copy = Op("tensor_copy", lambda t: t, _copy_kernel, lambda g, out, x: [g],
+                 shape_from=0)
 
 # ---- rebroadcast (addbroadcast / unbroadcast / patternbroadcast) ---------------------------
 

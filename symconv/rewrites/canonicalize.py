@@ -22,8 +22,7 @@ def constant_folding(node: Node) -> Variable | None:
         return None
     if not getattr(node.op, "foldable", True):   # e.g. scan: its value is not an array
         return None
-    if node.op.name in ("filled_like", "alloc", "broadcast_to", "arange") and \
-            None in node.out.type.shape:
+    if node.op.sized_by_values and None in node.out.type.shape:
         return None
     # the op's own kernel against NumPy: rewrites sit below the backends
     value = np.asarray(node.op.kernel(np, *[i.data for i in node.inputs], **node.kw))
@@ -233,10 +232,6 @@ def lift_broadcast_over_scalars(node: Node) -> Variable | None:
     return broadcast_to(inner, *source.inputs[1:])
 
 
-# ops whose result has the shape of one input: op name -> that input's position
-_SHAPE_OF_INPUT = {"softmax": 0, "logsoftmax": 0, "tensor_copy": 0,
-                   "crossentropy_softmax_1hot_grad": 1}
-
 _DIM_KEYS: "weakref.WeakKeyDictionary[Variable, dict[int, frozenset]]" = \
     weakref.WeakKeyDictionary()
 
@@ -319,8 +314,8 @@ def _dim_source(var: Variable, axis: int) -> tuple[Variable, int] | None:
                              for i in sizing[1:]):
             return None
         return sizing[0], axis
-    if name in _SHAPE_OF_INPUT:
-        return node.inputs[_SHAPE_OF_INPUT[name]], axis
+    if node.op.shape_from is not None:
+        return node.inputs[node.op.shape_from], axis
     if name == "dimshuffle":
         source = node.kw["pattern"][axis]
         return None if source == "x" else (node.inputs[0], source)
@@ -339,8 +334,8 @@ def shape_from_input(node: Node) -> Variable | None:
     owner = var.owner
     if owner is None:
         return None
-    if owner.op.name in _SHAPE_OF_INPUT:
-        return shape_op(owner.inputs[_SHAPE_OF_INPUT[owner.op.name]])
+    if owner.op.shape_from is not None:
+        return shape_op(owner.inputs[owner.op.shape_from])
     if owner.op.elemwise is not None:
         for inp in owner.inputs:
             if inp.type.broadcastable != var.type.broadcastable:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-GEMM_OPS = frozenset({"dot", "conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights"})
 
 
 class _Capture:
@@ -43,7 +42,7 @@ class GraphedFunction:
                       for n, (node, thunk) in enumerate(zip(program.nodes, program.thunks))]
         self.segments: list[tuple[bool, list[int]]] = []
         for n, node in enumerate(program.nodes):
-            gemm = node.op.name in GEMM_OPS
+            gemm = node.op.gemm
             if self.segments and self.segments[-1][0] == (not gemm):
                 self.segments[-1][1].append(n)
             else:

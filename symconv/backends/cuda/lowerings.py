@@ -12,24 +12,19 @@ from typing import Any, Callable
 
 import numpy as np
 
+from symconv.backends.base import Lowering, Thunk, override
 from symconv.backends.cuda import elemwise as ew
 from symconv.backends.cuda import nnet as rowwise
 from symconv.backends.cuda import reduce as red
 from symconv.backends.cuda.preamble import STORAGE
-from symconv.graph import Constant, Node
-
-Thunk = Callable[..., Any]
-LOWERINGS: dict[str, Callable[[Any, Node], Thunk]] = {}
+from symconv.graph import Constant, Node, Op
 BLOCK = 256
 MAX_GRID = 65535
 
 
-def lowering(*op_names: str) -> Callable:
-    def register(fn: Callable[[Any, Node], Thunk]) -> Callable[[Any, Node], Thunk]:
-        for name in op_names:
-            LOWERINGS[name] = fn
-        return fn
-    return register
+def lowering(*ops: Op | str) -> Callable[[Lowering], Lowering]:
+    """Register a CuPy-backend override of ``ops`` (see backends.base.override)."""
+    return override("cuda", *ops)
 
 
 def grid_for(n: int, block: int = BLOCK) -> int:
@@ -239,33 +234,3 @@ def _rowwise(backend: Any, node: Node) -> Thunk:
     if node.inputs[0].dtype not in STORAGE or node.inputs[0].ndim < 1:
         return backend.generic_thunk(node)
     return RowwiseKernel(backend, node)
-
-
-def xent_thunks(backend: Any, x_dtype: str, label_dtype: str) -> tuple[Callable, Callable]:
-    """(forward, backward) of softmax cross-entropy with integer labels, for the fused op's
-    lowering: forward(x, labels) -> nll per row; backward(g, x, labels) -> gx."""
-    cp = backend.xp
-    fwd = backend.kernel(*rowwise.rowwise_source("xent", x_dtype, x_dtype, label_dtype))
-    bwd = backend.kernel(*rowwise.rowwise_source("xent_grad", x_dtype, x_dtype, label_dtype))
-    warps = RowwiseKernel.WARPS_PER_BLOCK
-
-    def forward(x: Any, labels: Any) -> Any:
-        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
-        rows, cols = x.shape
-        nll = cp.empty((rows,), x.dtype)
-        if rows:
-            fwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
-                (x, labels, nll, np.int64(rows), np.int64(cols)))
-        return nll
-
-    def backward(g: Any, x: Any, labels: Any) -> Any:
-        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
-        g = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(g, x.dtype), (x.shape[0],)))
-        rows, cols = x.shape
-        gx = cp.empty(x.shape, x.dtype)
-        if rows:
-            bwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
-                (g, x, labels, gx, np.int64(rows), np.int64(cols)))
-        return gx
-
-    return forward, backward
