@@ -50,20 +50,8 @@ def register_pass(phase: str, name: str | None = None) -> Callable[[GraphPass], 
     return add
 
 
-class RewriteReport:
-    """Which rules fired how often (for debugging and the rule tests)."""
-
-    def __init__(self) -> None:
-        self.fired: dict[str, int] = {}
-        self.failed: dict[str, str] = {}
-
-    def hit(self, name: str) -> None:
-        self.fired[name] = self.fired.get(name, 0) + 1
-
-
-def _on_error(name: str, err: Exception, report: RewriteReport) -> None:
+def _on_error(name: str, err: Exception) -> None:
     from symconv.config import config
-    report.failed[name] = repr(err)
     if config.on_opt_error == "raise":
         raise err
     if config.on_opt_error == "warn":
@@ -77,7 +65,7 @@ def _compatible(old: Variable, new: Variable) -> bool:
 
 
 def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, Rule]],
-              report: RewriteReport, pinned: Iterable[Variable] = ()
+              pinned: Iterable[Variable] = ()
               ) -> tuple[list[Variable], bool]:
     """One bottom-up pass: rebuild nodes over rewritten inputs, merge equal ones, apply rules.
     Pinned variables keep their identity (the graph above them may still change)."""
@@ -123,15 +111,14 @@ def run_rules(outputs: Sequence[Variable], rules: list[tuple[str, tuple | None, 
             try:
                 result = rule(new.owner)
             except Exception as err:  # a broken rule is reported and skipped, never applied
-                _on_error(name, err, report)
+                _on_error(name, err)
                 continue
             if result is None or result is new:
                 continue
             if not _compatible(new, result):
                 _on_error(name, TypeError(f"rule {name} replaced {new} ({new.type}) by "
-                                          f"{result} ({result.type})"), report)
+                                          f"{result} ({result.type})"))
                 continue
-            report.hit(name)
             if result.name is None:
                 result.name = var.name
             new, changed = result, True
@@ -170,14 +157,13 @@ def _intern(var: Variable, seen_nodes: dict, seen_consts: dict, done: set[int]) 
 
 
 def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
-                  report: RewriteReport | None = None, max_passes: int = 20,
+                  max_passes: int = 20,
                   phases: Sequence[str] = PHASES, pinned: Iterable[Variable] = ()
                   ) -> list[Variable]:
     """The outputs' graph after the phases the optimizer level enables (``phases`` limits
     them; ``pinned`` variables are kept as they are, e.g. the ``wrt`` of a gradient)."""
     from symconv import rewrites  # noqa: F401  (registers the rules)
     pinned = list(pinned)
-    report = report if report is not None else RewriteReport()
     outputs = list(outputs)
     if optimizer in ("None", None):
         return outputs
@@ -189,11 +175,11 @@ def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
         if optimizer == "fast_compile":
             rules = [r for r in rules if r[0] in FAST_COMPILE_RULES]
         for _ in range(max_passes if rules else 0):   # merge is done once rules are
-            outputs, changed = run_rules(outputs, rules, report, pinned)
+            outputs, changed = run_rules(outputs, rules, pinned)
             if not changed:
                 break
         if optimizer != "fast_compile":
-            outputs = _run_passes(phase, outputs, report)
+            outputs = _run_passes(phase, outputs)
         _check_phase(phase.name, outputs)
     return outputs
 
@@ -213,16 +199,15 @@ def _check_phase(phase: str, outputs: Sequence[Variable]) -> None:
                             f"but its op infers {inferred} (created at {var.trace})")
 
 
-def _run_passes(phase: Phase, outputs: list[Variable], report: RewriteReport
-                ) -> list[Variable]:
+def _run_passes(phase: Phase, outputs: list[Variable]) -> list[Variable]:
     for name, graph_pass in phase.passes:
         try:
             new_outputs = graph_pass(outputs)
         except Exception as err:
-            _on_error(name, err, report)
+            _on_error(name, err)
             continue
         if all(_compatible(a, b) for a, b in zip(outputs, new_outputs)):
             outputs = list(new_outputs)
         else:
-            _on_error(name, TypeError(f"pass {name} changed the outputs' types"), report)
+            _on_error(name, TypeError(f"pass {name} changed the outputs' types"))
     return outputs

@@ -9,7 +9,7 @@ import symconv
 import symconv.tensor as T
 from symconv.ops import conv as conv_ops
 from tests.reference import conv2d_grad_inputs_ref, conv2d_grad_weights_ref, conv2d_ref
-from tests.util import check_grad
+from tests.util import assert_backends_agree, check_grad
 
 BORDER_MODES = ["valid", "full", "half", 1, (2, 0), (0, 1)]
 
@@ -251,14 +251,18 @@ def test_blas_thread_scope_restores():
 
 
 @pytest.mark.parametrize("shape", [(3, 4, 5), (300, 200, 100), (301, 150, 90)])
-def test_dot_lowering_agrees_with_generic_kernel(shape, rng):
-    # large products are split by rows over the worker threads; small ones are plain np.dot
+@pytest.mark.parametrize("beside_conv", [False, True])
+def test_dot_lowering_agrees_with_generic_kernel(shape, beside_conv, rng):
+    # with a conv in the same program, large products are split by rows over the worker
+    # threads; small ones, and every one in a program without conv, are plain np.dot
     m, k, n = shape
     a, b = T.matrix("a", dtype="float32"), T.matrix("b", dtype="float32")
-    av = rng.normal(size=(m, k)).astype("float32")
-    bv = rng.normal(size=(k, n)).astype("float32")
-    got = symconv.function([a, b], [T.dot(a, b), T.dot(a.T, a)])(av, bv)
-    want = [symconv.ops.linalg.dot.kernel(np, av, bv), symconv.ops.linalg.dot.kernel(np, av.T, av)]
-    for g, w in zip(got, want):
-        assert g.dtype == np.float32
-        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+    inputs, outputs = [a, b], [T.dot(a, b), T.dot(a.T, a)]
+    values = [rng.normal(size=(m, k)).astype("float32"), rng.normal(size=(k, n)).astype("float32")]
+    if beside_conv:
+        x, w = T.tensor4("x", dtype="float32"), T.tensor4("w", dtype="float32")
+        inputs, outputs = inputs + [x, w], outputs + [T.nnet.conv2d(x, w)]
+        values += [rng.normal(size=(1, 1, 4, 4)).astype("float32"),
+                   rng.normal(size=(1, 1, 2, 2)).astype("float32")]
+    checked = assert_backends_agree(inputs, outputs, values, rtol=1e-5, atol=1e-4)
+    assert symconv.ops.linalg.dot in checked

@@ -27,7 +27,10 @@ COMPILED: dict[str, int] = {}
 
 def check(label: str, sources: list[tuple[str, str]]) -> None:
     assert sources, f"{label}: the catalog produced no kernels"
-    COMPILED[label] = nvrtc.compile_many(sources)
+    compiled = nvrtc.compile_many(sources)
+    assert compiled == len({name for name, _ in sources}) > 0, \
+        f"{label}: {compiled} kernels compiled of {len(sources)} sources"
+    COMPILED[label] = compiled
 
 
 def program_nodes(inputs: list, outputs: list, updates: list | None = None) -> list:
@@ -191,8 +194,10 @@ def test_a_codegen_error_fails_with_the_nvrtc_log():
 def test_report_kernel_count(capsys):
     # runs last in this module (pytest keeps file order): the issue asks how many kernels CI
     # compiles
+    if not COMPILED:
+        pytest.skip("no compile test ran before this one (run the whole module for the count)")
     total = sum(COMPILED.values())
     with capsys.disabled():
         print(f"\nNVRTC {NVRTC_VERSION[0]}.{NVRTC_VERSION[1]} compiled {total} CUDA kernels: "
               + ", ".join(f"{k}: {v}" for k, v in COMPILED.items()))
-    assert total == 0 or total > 100
+    assert total > 100

@@ -110,3 +110,11 @@ def test_import_symconv_leaves_datasets_and_bench_unloaded():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "[]"
+
+
+def test_tensor_exports_its_api_and_no_helper_modules():
+    import symconv.tensor as T
+    for leaked in ("np", "math", "builtins", "config", "Any", "E", "I", "R", "S"):
+        assert not hasattr(T, leaked), leaked
+    for name in ("matrix", "dot", "switch", "stack", "inc_subtensor", "grad", "verify_grad"):
+        assert callable(getattr(T, name)), name

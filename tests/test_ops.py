@@ -25,7 +25,7 @@ def test_reduction_forward(name, axis, keepdims, rng):
     out = getattr(T, name)(x, axis=axis, keepdims=keepdims)
     if name in ("argmax", "argmin"):
         if isinstance(axis, tuple):
-            return
+            pytest.skip("argmax over several axes: test_argmax_over_several_axes_flattens_them")
         want = getattr(np, name)(xv, axis=axis, keepdims=keepdims)
     else:
         want = getattr(np, name)(xv, axis=axis, keepdims=keepdims)

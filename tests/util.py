@@ -21,16 +21,51 @@ def check_grad(fn: Callable, pt: Sequence[np.ndarray], **kwargs: Any) -> None:
 
 
 def assert_backends_agree(inputs: Sequence[Any], outputs: Any, values: Sequence[Any],
-                          devices: Sequence[str] = ("cpu", "cuda"), rtol: float | None = None
-                          ) -> None:
-    """Compile the same graph for each device and compare the results."""
-    results = []
-    for device in devices:
+                          devices: Sequence[str] = ("cpu",), rtol: float | None = None,
+                          atol: float | None = None) -> set:
+    """Compile the graph for the first device and run its schedule node by node: every bound
+    thunk (a backend override where one exists) against the op's generic kernel on the same
+    input arrays, dtype, shape and values. With several devices (e.g. ("cpu", "cuda")) the
+    compiled functions' results are compared too. Returns the ops whose override was checked.
+    """
+    with symconv.config.change_flags(device=devices[0]):
+        fn = symconv.function(list(inputs), outputs, on_unused_input="ignore")
+    program, backend = fn.program, fn.program.backend
+    env = {id(v): backend.to_device(spec.check(x))
+           for v, spec, x in zip(program.inputs, fn.input_specs, values)}
+    env.update((id(v), c.value) for v, c in zip(program.shared, fn.shared_containers))
+    overridden = set()
+    for node, thunk in zip(program.nodes, program.thunks):
+        args = [env[id(i)] if id(i) in env else backend.to_device(i.data) for i in node.inputs]
+        got = thunk(*args)
+        want = node.op.kernel(backend.xp, *args, **node.kw)
+        _assert_close(backend.to_host(got), backend.to_host(want), rtol, atol, f"{node}")
+        if node.op in backend.lowerings:
+            overridden.add(node.op)
+        env[id(node.out)] = got
+    results = [fn(*values)]
+    for device in devices[1:]:
         with symconv.config.change_flags(device=device):
-            results.append(symconv.function(list(inputs), outputs)(*values))
-    ref = results[0]
+            results.append(symconv.function(list(inputs), outputs,
+                                            on_unused_input="ignore")(*values))
     for other in results[1:]:
-        for a, b in zip(np.atleast_1d(ref) if not isinstance(ref, list) else ref,
-                        np.atleast_1d(other) if not isinstance(other, list) else other):
-            tol = rtol or (1e-4 if np.asarray(a).dtype == np.float32 else 1e-10)
-            np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=tol, atol=tol)
+        for a, b in zip(_as_list(results[0]), _as_list(other)):
+            _assert_close(np.asarray(b), np.asarray(a), rtol, atol, "function result")
+    return overridden
+
+
+def _as_list(result: Any) -> list:
+    return result if isinstance(result, list) else [result]
+
+
+def _assert_close(got: np.ndarray, want: np.ndarray, rtol: float | None, atol: float | None,
+                  what: str) -> None:
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
+    if got.dtype.kind in "biu":
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        return
+    tol = rtol or {"float16": 1e-2, "float32": 1e-4}.get(got.dtype.name, 1e-10)
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol if atol is None else atol,
+                               err_msg=what)

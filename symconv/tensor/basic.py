@@ -417,3 +417,11 @@ def inc_subtensor(x: Any, y: Any, inplace: bool = False, set_instead_of_inc: boo
                   tolerate_inplace_aliasing: bool = False) -> Variable:
     """A copy of ``x``'s base tensor with ``y`` added to the indexed part (repeats add up)."""
     return _inc(x, y, set_instead_of_inc, "inc_subtensor")
+
+
+# The public API is every public function and op above; the modules and helpers this file
+# imports (np, math, builtins, config, typing) are not part of it. Keep this block last.
+_NOT_API = {"annotations", "Any", "Sequence", "config", "is_literal", "Constant"}
+__all__ = sorted(name for name, value in list(globals().items())
+                 if not name.startswith("_") and name not in _NOT_API
+                 and type(value).__name__ != "module")
