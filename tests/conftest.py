@@ -15,3 +15,36 @@ def _default_flags():
     # every test starts from the defaults and cannot leak flag changes into the next
     with symconv.config.change_flags(floatX="float64", mode="FAST_RUN"):
         yield
+
+
+# ---- op coverage: which registered ops did some compiled function of this session run? ------
+# Kept on the pytest config (this file may be imported twice, as conftest and tests.conftest).
+
+
+def _recording_bind(bind, seen: set):
+    def recording(self, nodes):
+        for node in nodes:
+            seen.add(node.op.name)
+            if node.op.name == "fused_elemwise":
+                seen.update(step[0] for step in node.kw["program"])
+        return bind(self, nodes)
+    return recording
+
+
+def pytest_configure(config):
+    from symconv.backends.base import Backend
+    config.symconv_compiled_ops = set()
+    config.symconv_full_run = False
+    Backend.bind = _recording_bind(Backend.bind, config.symconv_compiled_ops)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # the op-coverage meta-test runs after every other test
+    last = [i for i in items if i.name == "test_every_registered_op_is_compiled_by_a_test"]
+    items[:] = [i for i in items if i not in last] + last
+
+
+def pytest_collection_finish(session):
+    import pathlib
+    modules = {p.name for p in pathlib.Path(__file__).parent.glob("test_*.py")}
+    session.config.symconv_full_run = modules <= {item.path.name for item in session.items}
