@@ -9,19 +9,20 @@ from __future__ import annotations
 import itertools
 from typing import Iterator
 
+from symconv.backends.base import OVERRIDES
 from symconv.backends.cuda import conv, elemwise, nnet, pool, reduce
 from symconv.backends.cuda.preamble import FLOAT_DTYPES, STORAGE
 from symconv.graph import Constant, Node
 
 Source = tuple[str, str]
 INDEXES = tuple(elemwise.INDEX_TYPES)
-_POOL_FWD = ("pool_2d",)
-_POOL_GRAD = {"max_pool_2d_grad": ("max",),
-              "average_pool_2d_grad": ("sum", "average_inc_pad", "average_exc_pad")}
-_CONV = ("conv2d", "conv2d_grad_wrt_inputs", "conv2d_grad_wrt_weights")
+
+# Each CuPy lowering names the enumerator of the kernels it may compile (its ``sources``, set
+# by cuda.lowerings.lowering); elementwise nodes without a lowering use elemwise_sources.
 
 
-def _elemwise(node: Node) -> Iterator[Source]:
+def elemwise_sources(node: Node) -> Iterator[Source]:
+    """Elementwise (or fused) kernels: every collapsed rank, index width and scalar mask."""
     if node.op.name == "fused_elemwise":
         program = elemwise.program_for_fused(node)
     else:
@@ -40,7 +41,8 @@ def _elemwise(node: Node) -> Iterator[Source]:
                 yield elemwise.elemwise_source(program, ndim, index, mask)
 
 
-def _reduction(node: Node) -> Iterator[Source]:
+def reduction_sources(node: Node) -> Iterator[Source]:
+    """Reduction kernels: every number of kept and reduced axes, both block layouts."""
     x = node.inputs[0]
     if not {x.dtype, node.out.dtype} <= set(STORAGE):
         return
@@ -54,31 +56,42 @@ def _reduction(node: Node) -> Iterator[Source]:
                                                red_ndim, index, per_block)
 
 
+def rowwise_sources(node: Node) -> Iterator[Source]:
+    """softmax / logsoftmax over the last axis."""
+    if node.inputs[0].dtype in STORAGE:
+        yield nnet.rowwise_source(node.op.name, node.inputs[0].dtype, node.out.dtype)
+
+
+def conv_sources(node: Node) -> Iterator[Source]:
+    """im2col and col2im of the node's dtype, both index widths."""
+    if node.out.dtype in FLOAT_DTYPES:
+        for index in INDEXES:
+            yield conv.im2col_source(node.out.dtype, index)
+            yield conv.col2im_source(node.out.dtype, index)
+
+
+def pool_sources(node: Node) -> Iterator[Source]:
+    """Pooling forward of the node's mode and dtype."""
+    if node.inputs[0].dtype in FLOAT_DTYPES:
+        for index in INDEXES:
+            yield pool.pool_source(node.kw["mode"], node.inputs[0].dtype, index)
+
+
+def pool_grad_sources(node: Node) -> Iterator[Source]:
+    """Pooling gradient of the node's mode and dtype."""
+    if node.inputs[0].dtype in FLOAT_DTYPES:
+        for index in INDEXES:
+            yield pool.pool_grad_source(node.kw["mode"], node.inputs[0].dtype, index)
+
+
 def node_sources(node: Node) -> list[Source]:
     """(kernel name, source) of every kernel the CuPy backend may compile for ``node``."""
-    name = node.op.name
-    out: list[Source] = []
-    if name in reduce.KINDS:
-        out += _reduction(node)
-    elif name in ("softmax", "logsoftmax"):
-        if node.inputs[0].dtype in STORAGE:
-            out.append(nnet.rowwise_source(name, node.inputs[0].dtype, node.out.dtype))
-    elif name in _CONV:
-        if node.out.dtype in FLOAT_DTYPES:
-            for index in INDEXES:
-                out += [conv.im2col_source(node.out.dtype, index),
-                        conv.col2im_source(node.out.dtype, index)]
-    elif name in _POOL_FWD or name in _POOL_GRAD:
-        dtype = node.inputs[0].dtype
-        if dtype in FLOAT_DTYPES:
-            for index in INDEXES:
-                if name in _POOL_FWD:
-                    out.append(pool.pool_source(node.kw["mode"], dtype, index))
-                elif node.kw["mode"] in _POOL_GRAD[name]:
-                    out.append(pool.pool_grad_source(node.kw["mode"], dtype, index))
-    elif node.op.elemwise is not None or name == "fused_elemwise":
-        out += _elemwise(node)
-    return out
+    from symconv.backends.cuda import cnn, lowerings  # noqa: F401  (register the lowerings)
+    lowering = OVERRIDES.get("cuda", {}).get(node.op)
+    sources = getattr(lowering, "sources", None)
+    if sources is None and node.op.elemwise is not None:
+        sources = elemwise_sources
+    return list(sources(node)) if sources is not None else []
 
 
 def xent_sources(x_dtype: str, label_dtype: str) -> list[Source]:

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from symconv.backends.cuda import catalog
 from symconv.backends.cuda import conv as conv_src
 from symconv.backends.cuda import pool as pool_src
 from symconv.backends.cuda.lowerings import BLOCK, grid_for, lowering
@@ -200,7 +201,7 @@ def _all_float(node: Node, n: int) -> bool:
     return all(i.dtype in _FLOATS for i in node.inputs[:n]) and node.out.dtype in _FLOATS
 
 
-@lowering("conv2d")
+@lowering("conv2d", sources=catalog.conv_sources)
 def _conv2d(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
@@ -212,7 +213,7 @@ def _conv2d(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-@lowering("conv2d_grad_wrt_inputs")
+@lowering("conv2d_grad_wrt_inputs", sources=catalog.conv_sources)
 def _conv2d_grad_inputs(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
@@ -226,7 +227,7 @@ def _conv2d_grad_inputs(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-@lowering("conv2d_grad_wrt_weights")
+@lowering("conv2d_grad_wrt_weights", sources=catalog.conv_sources)
 def _conv2d_grad_weights(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2):
         return backend.generic_thunk(node)
@@ -240,7 +241,7 @@ def _conv2d_grad_weights(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-@lowering("pool_2d")
+@lowering("pool_2d", sources=catalog.pool_sources)
 def _pool_2d(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 1):
         return backend.generic_thunk(node)
@@ -251,7 +252,7 @@ def _pool_2d(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-@lowering("max_pool_2d_grad")
+@lowering("max_pool_2d_grad", sources=catalog.pool_grad_sources)
 def _max_pool_2d_grad(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 3) or node.inputs[0].dtype != node.out.dtype:
         return backend.generic_thunk(node)
@@ -262,7 +263,7 @@ def _max_pool_2d_grad(backend: Any, node: Node) -> Callable:
     return thunk
 
 
-@lowering("average_pool_2d_grad")
+@lowering("average_pool_2d_grad", sources=catalog.pool_grad_sources)
 def _average_pool_2d_grad(backend: Any, node: Node) -> Callable:
     if not _all_float(node, 2) or node.inputs[0].dtype != node.out.dtype:
         return backend.generic_thunk(node)

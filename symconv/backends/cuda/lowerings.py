@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from symconv.backends.base import Lowering, Thunk, override
+from symconv.backends.cuda import catalog
 from symconv.backends.cuda import elemwise as ew
 from symconv.backends.cuda import nnet as rowwise
 from symconv.backends.cuda import reduce as red
@@ -22,9 +23,15 @@ BLOCK = 256
 MAX_GRID = 65535
 
 
-def lowering(*ops: Op | str) -> Callable[[Lowering], Lowering]:
-    """Register a CuPy-backend override of ``ops`` (see backends.base.override)."""
-    return override("cuda", *ops)
+def lowering(*ops: Op | str, sources: Callable | None = None
+             ) -> Callable[[Lowering], Lowering]:
+    """Register a CuPy-backend override of ``ops`` (see backends.base.override); ``sources``
+    enumerates the kernels it may compile for a node (cuda.catalog, for NVRTC checks)."""
+    def register(fn: Lowering) -> Lowering:
+        if sources is not None:
+            fn.sources = sources   # type: ignore[attr-defined]
+        return override("cuda", *ops)(fn)
+    return register
 
 
 def grid_for(n: int, block: int = BLOCK) -> int:
@@ -129,7 +136,7 @@ def elemwise_lowering(backend: Any, node: Node) -> Thunk:
     return ElemwiseKernel(backend, program, node)
 
 
-@lowering("fused_elemwise")
+@lowering("fused_elemwise", sources=catalog.elemwise_sources)
 def fused_elemwise_lowering(backend: Any, node: Node) -> Thunk:
     """A fused elementwise node as one generated kernel over its scalar program."""
     program = ew.program_for_fused(node)
@@ -196,7 +203,7 @@ class ReduceKernel:
         return out_shape, kernel, grid, block, tuple(ints)
 
 
-@lowering(*red.KINDS)
+@lowering(*red.KINDS, sources=catalog.reduction_sources)
 def _reduce(backend: Any, node: Node) -> Thunk:
     dtypes = {node.inputs[0].dtype, node.out.dtype}
     if not dtypes <= set(STORAGE) or node.kw.get("dtype") not in (None, node.out.dtype):
@@ -229,7 +236,7 @@ class RowwiseKernel:
         return out
 
 
-@lowering("softmax", "logsoftmax")
+@lowering("softmax", "logsoftmax", sources=catalog.rowwise_sources)
 def _rowwise(backend: Any, node: Node) -> Thunk:
     if node.inputs[0].dtype not in STORAGE or node.inputs[0].ndim < 1:
         return backend.generic_thunk(node)
