@@ -19,7 +19,8 @@ LAYERS = [
     ["symconv.ops"],
     ["symconv.gradient", "symconv.rewrite", "symconv.rewrites"],
     ["symconv.backends"],
-    ["symconv.executor", "symconv.compile", "symconv.shared", "symconv.profiling"],
+    ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.shared",
+     "symconv.profiling"],
     ["symconv.tensor", "symconv.printing", "symconv.verify"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
@@ -31,8 +32,9 @@ def layer_of(module: str) -> int:
     best, depth = None, -1
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and \
-                    prefix.count(".") > depth:
+            # the package face is the package's __init__ only: every module is listed
+            covers = module == prefix or (prefix != "symconv" and module.startswith(prefix + "."))
+            if covers and prefix.count(".") > depth:
                 best, depth = index, prefix.count(".")
     if best is None:
         raise KeyError(module)
