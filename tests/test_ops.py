@@ -345,8 +345,8 @@ def test_relu_and_hard_sigmoid(rng):
 
 
 def _takes_no_float(op):
-    """True when ``op`` yields a discrete result from float inputs or its kernel refuses them
-    (bitwise ops): either way no gradient can flow through it."""
+    """True when ``op`` refuses float inputs (bitwise ops), or yields a discrete result from
+    them, or its kernel refuses them: either way no gradient can flow through it."""
     for n_in in (2, 1):
         try:
             out = op(*[T.vector(dtype="float64")] * n_in)
@@ -359,6 +359,11 @@ def _takes_no_float(op):
         except TypeError:
             return True
         return False
+    for n_in in (2, 1):   # it must at least build on integers, or this check proves nothing
+        try:
+            return op(*[T.vector(dtype="int32")] * n_in).dtype in DISCRETE_DTYPES
+        except TypeError:
+            continue
     raise AssertionError(f"{op.name}: cannot build it on vectors")
 
 
