@@ -23,6 +23,7 @@ def __getattr__(name: str):
         return importlib.import_module(f"symconv.{name}")
     raise AttributeError(f"module 'symconv' has no attribute {name!r}")
 
+
 __version__ = "0.1.0"
 __all__ = ["config", "change_flags", "function", "Function", "shared", "grad", "tensor",
            "gradient", "printing", "Variable", "Constant", "SharedVariable",

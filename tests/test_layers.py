@@ -21,7 +21,8 @@ LAYERS = [
     ["symconv.backends"],
     ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.shared",
      "symconv.profiling"],
-    ["symconv.tensor", "symconv.printing", "symconv.verify"],
+    ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
+     "symconv.distributed"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]
