@@ -342,6 +342,7 @@ class Op:
         self.gemm = gemm            # the kernel is matrix-multiply bound (BLAS/cuBLAS)
         self.sized_by_values = sized_by_values  # the result's size comes from input values
         self.differentiable = differentiable and (grad is not None or expand is not None)
+        self.declared_not_differentiable = not differentiable   # said so, not just no rule
         self.infer_vars = infer_vars  # infer reads input variables (constant values), not types
         # a random draw: never merged with an equal-looking node nor folded into a constant
         self.nondeterministic = nondeterministic
