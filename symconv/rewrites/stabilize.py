@@ -102,6 +102,8 @@ def _picked_by(c: Variable, sm: Variable, y: Variable) -> Variable | None:
 
 def _softmax_backward(node: Node) -> tuple[Variable, Variable, Variable] | None:
     """(dy, sm, z) when node is softmax's backward (dy - sum(dy * sm, -1, keepdims)) * sm."""
+    if not any(i.owner is not None and i.owner.op.name == "softmax" for i in node.inputs):
+        return None   # most products: no softmax factor
     for diff, sm in (node.inputs, tuple(reversed(node.inputs))):
         sub, soft = _owner_op(diff, "sub"), _owner_op(sm, "softmax")
         if sub is None or soft is None or sm.ndim != 2:
@@ -147,10 +149,11 @@ def softmax_crossentropy_grad(node: Node) -> Variable | None:
 
 def _factors(var: Variable) -> tuple[bool, list[Variable]]:
     """(negated, factors) of a product tree of mul and neg nodes."""
-    if _owner_op(var, "neg") is not None:
+    name = var.owner.op.name if var.owner is not None else None
+    if name == "neg":
         negated, factors = _factors(var.owner.inputs[0])
         return not negated, factors
-    if _owner_op(var, "mul") is not None:
+    if name == "mul":
         neg_a, fa = _factors(var.owner.inputs[0])
         neg_b, fb = _factors(var.owner.inputs[1])
         return neg_a != neg_b, fa + fb
@@ -184,6 +187,9 @@ def cancel_positive_division(node: Node) -> Variable | None:
     # a * sigmoid(x).  These are the backward forms of log(sigmoid), log(1 - sigmoid),
     # log(1 + exp) and log1p(exp) as T.grad writes them.
     negated, factors = _factors(node.out)
+    kinds = {f.owner.op.name for f in factors if f.owner is not None}
+    if not kinds & {"true_div", "add", "sub"}:
+        return None   # no division to cancel, no sum to distribute
     ids = [id(f) for f in factors]
     spread = _distribute(negated, factors, ids)
     if spread is not None:
