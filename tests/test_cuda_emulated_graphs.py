@@ -148,7 +148,8 @@ def test_conv2d_and_gradients(gpu, dtype, rng):
 
 def _conv_pool_module(backend) -> Any:
     """The module holding the conv/pool lowerings (and their index-width choice)."""
-    return sys.modules[backend.lowerings["pool_2d"].__module__]
+    from symconv.ops.pool import pool_2d
+    return sys.modules[backend.lowerings[pool_2d].__module__]
 
 
 def test_64_bit_index_variants_of_conv_pool_and_elementwise(gpu, monkeypatch, rng):

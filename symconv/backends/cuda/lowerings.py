@@ -241,3 +241,33 @@ def _rowwise(backend: Any, node: Node) -> Thunk:
     if node.inputs[0].dtype not in STORAGE or node.inputs[0].ndim < 1:
         return backend.generic_thunk(node)
     return RowwiseKernel(backend, node)
+
+
+def xent_thunks(backend: Any, x_dtype: str, label_dtype: str) -> tuple[Callable, Callable]:
+    """(forward, backward) of softmax cross-entropy with integer labels, for the fused op's
+    lowering: forward(x, labels) -> nll per row; backward(g, x, labels) -> gx."""
+    cp = backend.xp
+    fwd = backend.kernel(*rowwise.rowwise_source("xent", x_dtype, x_dtype, label_dtype))
+    bwd = backend.kernel(*rowwise.rowwise_source("xent_grad", x_dtype, x_dtype, label_dtype))
+    warps = RowwiseKernel.WARPS_PER_BLOCK
+
+    def forward(x: Any, labels: Any) -> Any:
+        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
+        rows, cols = x.shape
+        nll = cp.empty((rows,), x.dtype)
+        if rows:
+            fwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
+                (x, labels, nll, np.int64(rows), np.int64(cols)))
+        return nll
+
+    def backward(g: Any, x: Any, labels: Any) -> Any:
+        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
+        g = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(g, x.dtype), (x.shape[0],)))
+        rows, cols = x.shape
+        gx = cp.empty(x.shape, x.dtype)
+        if rows:
+            bwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
+                (g, x, labels, gx, np.int64(rows), np.int64(cols)))
+        return gx
+
+    return forward, backward
