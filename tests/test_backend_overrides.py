@@ -95,3 +95,13 @@ def test_the_helper_catches_a_wrong_override(monkeypatch):
     inputs, outputs, values = _conv(np.random.default_rng(0))
     with pytest.raises(AssertionError, match="conv2d"):
         assert_backends_agree(inputs, outputs[:1], values)
+
+
+def test_each_backend_class_finds_its_overrides():
+    # a backend whose kind names no registry silently runs every generic kernel
+    import symconv.backends.cuda.cnn  # noqa: F401  (registers the CUDA lowerings, no GPU needed)
+    from symconv.backends.cupy import CupyBackend
+    NumpyBackend()
+    conv2d, pool_2d = symconv.ops.conv.conv2d, symconv.ops.pool.pool_2d
+    for backend_class in (NumpyBackend, CupyBackend):
+        assert {conv2d, pool_2d} <= set(OVERRIDES[backend_class.kind]), backend_class

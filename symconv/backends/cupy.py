@@ -64,6 +64,7 @@ def _is_host_scalar_dtype(dtype: Any) -> bool:
 class CupyBackend(Backend):
     """Runs compiled graphs on one NVIDIA GPU through CuPy."""
 
+    kind = "cuda"    # its overrides: the lowerings registered with cuda.lowerings.lowering
     is_host = False
 
     def __init__(self, device: str = "cuda") -> None:
