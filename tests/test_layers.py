@@ -19,10 +19,11 @@ LAYERS = [
     ["symconv.ops"],
     ["symconv.gradient", "symconv.rewrite", "symconv.rewrites"],
     ["symconv.backends"],
-    ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.shared",
-     "symconv.profiling"],
+    ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.mode",
+     "symconv.shared", "symconv.profiling"],
+    # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
-     "symconv.distributed"],
+     "symconv.distributed", "symconv.scan_module", "symconv.ifelse"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]
