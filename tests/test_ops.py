@@ -381,11 +381,15 @@ def test_every_op_has_its_rules():
             assert _takes_no_float(op), f"{name} has no gradient rule"
 
 
+# ops that exist only inside the graph machinery and are never compiled, each with its reason
+NEVER_COMPILED = {"scan_seed": "a gradient marker that scan's gradient consumes before compiling"}
+
+
 def test_every_registered_op_is_compiled_by_a_test(request):
     """Meta-test over the op registry: in a run of the whole suite (this test is moved last),
     every op was compiled into some function by some test (tests/conftest.py records them)."""
     from symconv.graph import OPS
     if not request.config.symconv_full_run:
         pytest.skip("needs the whole suite: it checks what the other tests compiled")
-    missing = sorted(set(OPS) - request.config.symconv_compiled_ops)
+    missing = sorted(set(OPS) - request.config.symconv_compiled_ops - set(NEVER_COMPILED))
     assert not missing, f"ops no test compiles: {missing}"
