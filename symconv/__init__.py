@@ -7,6 +7,7 @@ from symconv.compile import function, Function, UnusedInputError, MissingInputEr
 from symconv.io import In, Out
 from symconv.gradient import grad
 from symconv import tensor, gradient, printing, verify  # noqa: F401
+from symconv import test_value  # noqa: F401  (registers the test-value hook on new nodes)
 from symconv import scan_module  # noqa: F401
 from symconv.scan_module import scan, map, reduce, foldl, foldr  # noqa: A004
 from symconv import ifelse  # noqa: F401

@@ -366,15 +366,20 @@ class Op:
         frozen = tuple(sorted((k, freeze(v)) for k, v in params.items()))
         node = Node(self, inputs, frozen, self.out_type(inputs, frozen))
         from symconv.config import config
-        if config.compute_test_value != "off":
-            from symconv.test_value import compute_test_value
-            compute_test_value(node, config.compute_test_value)
+        if config.compute_test_value != "off" and _node_hooks:
+            for hook in _node_hooks:   # symconv.test_value registers one (it runs kernels)
+                hook(node, config.compute_test_value)
         return node
 
     def out_type(self, inputs: Sequence[Variable], params: tuple) -> TensorType:
         if self.infer_vars:
             return self.infer(*inputs, **dict(params))
         return self.infer(*[v.type for v in inputs], **dict(params))
+
+
+# Called on every new node when config.compute_test_value is on; registered from above (the
+# test-value hook runs the node's kernel on a backend, which the IR cannot import).
+_node_hooks: list[Callable[[Node, str], None]] = []
 
 
 def get_op(name: str) -> Op:

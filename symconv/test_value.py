@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from symconv import graph
 
 def test_value_of(var: Any) -> Any:
     """The test value of ``var`` (constants and shared variables have their own), or None."""
@@ -46,3 +47,6 @@ def compute_test_value(node: Any, mode: str) -> None:
             again = ValueError(message)
         raise again from err
     node.out.tag.test_value = np.asarray(result)
+
+
+graph._node_hooks.append(compute_test_value)   # the IR calls it on every new node

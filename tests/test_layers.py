@@ -20,10 +20,10 @@ LAYERS = [
     ["symconv.gradient", "symconv.rewrite", "symconv.rewrites"],
     ["symconv.backends"],
     ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.mode",
-     "symconv.shared", "symconv.profiling"],
+     "symconv.shared", "symconv.profiling", "symconv.function_extras", "symconv.test_value"],
     # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
-     "symconv.distributed", "symconv.scan_module", "symconv.ifelse"],
+     "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]

@@ -40,15 +40,13 @@ def _cum_infer(t: TensorType, axis: int | None) -> TensorType:
 
 
 def _reverse(x: Variable, axis: int) -> Variable:
-    from symconv.tensor.basic import subtensor_of
-    return subtensor_of(x, (slice(None),) * axis + (slice(None, None, -1),))
+    return x[(slice(None),) * axis + (slice(None, None, -1),)]
 
 
 def _cumsum_grad(g: Variable, out: Variable, x: Variable, axis: int | None) -> list:
     # d cumsum: the reversed cumulative sum of g
-    from symconv.tensor.basic import reshape, shape
     if axis is None:
-        return [reshape(_reverse(cumsum(_reverse(g, 0), axis=0), 0), shape(x), ndim=x.ndim)]
+        return [_reverse(cumsum(_reverse(g, 0), axis=0), 0).reshape(x.shape, ndim=x.ndim)]
     return [_reverse(cumsum(_reverse(g, axis), axis=axis), axis)]
 
 
@@ -67,10 +65,9 @@ def _cumprod_kernel(xp: Any, x: Any, axis: int | None) -> Any:
 
 def _cumprod_grad(g: Variable, out: Variable, x: Variable, axis: int | None) -> list:
     # Theano's rule: reversed cumsum of g * out, divided by x (undefined where x == 0)
-    from symconv.tensor.basic import flatten, reshape, shape
     if axis is None:
-        flat = _reverse(cumsum(_reverse(g * out, 0), axis=0), 0) / flatten(x)
-        return [reshape(flat, shape(x), ndim=x.ndim)]
+        flat = _reverse(cumsum(_reverse(g * out, 0), axis=0), 0) / x.flatten()
+        return [flat.reshape(x.shape, ndim=x.ndim)]
     return [_reverse(cumsum(_reverse(g * out, axis), axis=axis), axis) / x]
 
 
