@@ -69,6 +69,22 @@ def _add_all(terms: list[Variable]) -> Variable:
     return total
 
 
+def _stabilized(roots: list[Variable], pinned: list[Variable],
+                seeds: dict[int, list[Variable]]) -> list[Variable]:
+    """The roots after the canonicalize and stabilize rewrites, so that gradients are taken of
+    the stable forms (e.g. softmax + log becomes one cross-entropy op with a stable backward)."""
+    from symconv.config import config
+    from symconv.rewrite import rewrite_graph
+    if config.optimizer == "None":
+        return roots
+    new_roots = rewrite_graph(roots, config.optimizer, phases=("canonicalize", "stabilize"),
+                              pinned=pinned + roots[1:])
+    for old, new in zip(roots, new_roots):
+        if new is not old and id(old) in seeds:
+            seeds[id(new)] = seeds.pop(id(old))
+    return new_roots
+
+
 def _expansion_grads(node: Any, g: Variable) -> list[Variable | None]:
     """Gradients of a node whose op has no rule of its own: those of its expansion (op.expand)
     into ordinary ops, seeded with ``g``; a repeated input gets its whole gradient once."""
@@ -139,6 +155,7 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
 
     blockers = list(consider_constant or [])
     roots, wrt_list, restore = _constants_as_inputs(roots, wrt_list, seeds)
+    roots = _stabilized(roots, wrt_list + blockers, seeds)
     order = toposort(roots, blockers)
     reach = {id(w) for w in wrt_list}
     for node in order:

