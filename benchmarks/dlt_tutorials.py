@@ -207,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:18s} skipped  {why}")
     if args.json is not None:
         import symconv
-        record = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(),
-                  "python": platform.python_version(), "numpy": np.__version__,
-                  "symconv": symconv.__version__, "results": rows,
-                  "skipped": NEEDS_OTHER}
+        record = {"date": time.strftime("%Y-%m-%d"),
+                  "environment": {"cpu": platform.machine(), "threads": os.cpu_count(),
+                                  "versions": {"python": platform.python_version(),
+                                               "numpy": np.__version__,
+                                               "symconv": symconv.__version__}},
+                  "results": rows, "skipped": NEEDS_OTHER}
         args.json.write_text(json.dumps(record, indent=1) + "\n")
     return 0 if all(r["ran"] for r in rows) else 1
 

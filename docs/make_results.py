@@ -37,6 +37,8 @@ def _num(value: object, digits: int = 2) -> str:
 
 def _machine(record: dict) -> str:
     env = record.get("environment") or record.get("machine") or {}
+    if not isinstance(env, dict):      # a plain string ("x86_64") in some records
+        env = {"cpu": str(env)}
     parts = [env.get("cpu"), env.get("gpu")]
     threads = env.get("threads") or env.get("nproc")
     versions = record.get("versions") or env.get("versions") or {}
