@@ -59,9 +59,38 @@ def test_tutorial_page_code_runs():
     assert scope["test"](scope["X"], scope["Y"]) < 0.05
 
 
+README_COMMANDS = ("pip install . && python -m symconv.demo",
+                   "pip install '.[test]' && python -m pytest tests")
+
+
+def _indented_commands(text: str) -> list[str]:
+    """The README's shell commands: lines indented by four spaces outside code fences."""
+    return [m.group(1) for m in re.finditer(r"^    (\S.*)$", text, re.MULTILINE)]
+
+
 def test_readme_keeps_the_two_newcomer_commands():
     readme = (DOCS.parent / "README.md").read_text()
-    assert "    pip install . && python -m symconv.demo\n" in readme
-    assert "    python -m pytest -q tests\n" in readme
-    for link in re.findall(r"\]\((docs/[^)]+)\)", readme):
+    commands = _indented_commands(readme)
+    assert commands[:2] == list(README_COMMANDS), commands[:2]
+    for link in re.findall(r"\]\(((?:docs/|LICENSE)[^)]*)\)", readme):
         assert (DOCS.parent / link).exists(), link
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (DOCS.parent / "README.md").read_text()
+    test_command = _indented_commands(readme)[1]
+    ci = (DOCS.parent / ".ci" / "run").read_text()
+    # the script's commands, without comments and blank lines
+    lines = [line.strip() for line in ci.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    assert lines[-1] == test_command, f".ci/run ends with {lines[-1]!r}, README says {test_command!r}"
+    assert "set -euo pipefail" in lines  # a failing install or test fails CI
+    assert not any("pytest" in line for line in lines[:-1]), "CI runs the tests only once"
+
+
+def test_pytest_options_do_not_hide_the_summary_line():
+    import configparser
+    cfg = configparser.ConfigParser()
+    cfg.read(DOCS.parent / "setup.cfg")
+    addopts = cfg.get("tool:pytest", "addopts", fallback="")
+    assert "-q" not in addopts.split(), "-q hides pytest's 'N passed' line"
