@@ -497,7 +497,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
     if program.inplace:
         fn._make_plain_program = lambda: Program(inputs, shared_vars, outs, ups, program.backend,
                                                  instrument, None)
-    if fn.profile is not None and config.profile:
+    if fn.profile is not None:  # profile=True or the profile flag: Theano prints at exit
         fn.profile.print_at_exit()
     return fn
 from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)

@@ -137,6 +137,10 @@ class Variable:
         self.name = name
         self.trace = user_source_line()
         self.id = next(_ids)
+        if type.dtype == "float64" and not isinstance(self, (Constant, SharedVariable)):
+            from symconv.config import config, float64_created
+            if config.warn_float64 != "ignore":
+                float64_created(f"{self!r} ({type}) at {self.trace}")
 
     def __getstate__(self) -> dict:
         return {k: getattr(self, k) for k in _all_slots(type(self))

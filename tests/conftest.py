@@ -59,3 +59,9 @@ def pytest_collection_finish(session):
     filtered = bool(options.keyword or options.markexpr or options.deselect)
     modules = {p.name for p in pathlib.Path(__file__).parent.glob("test_*.py")}
     session.config.symconv_full_run = not filtered and modules <= _MODULES_SEEN
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # functions compiled with profile=True print at exit; not after pytest's summary line
+    from symconv import profiling
+    profiling.AT_EXIT.clear()

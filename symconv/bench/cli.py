@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+import symconv
 from symconv.bench import measure
 from symconv.bench.peers import PEERS, available, make_peer
 from symconv.bench.suites import SUITES, Case, missing_requirement
@@ -59,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list() -> int:
+    problem = symconv.config.problem
+    if problem is not None:
+        print(f"note: {problem.code}; 'run' will stop on it", file=sys.stderr)
     width = max(map(len, SUITES))
     for suite in SUITES.values():
         batches = ",".join(map(str, suite.batches)) or "-"
@@ -199,7 +203,6 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"symconv-bench: {problem}", file=sys.stderr)
         return EXIT_USAGE
 
-    import symconv
     notes: list[str] = []
     peers = _peers(peer_names, args.device, notes)
     rows: list[dict] = []
