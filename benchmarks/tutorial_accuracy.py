@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 
 import logistic_sgd
 import mlp
-from tutorial_common import load_digits, split
+from tutorial_common import check_output, load_splits
 
 import symconv
 
@@ -63,17 +63,18 @@ def early_stopping(train_step: Callable[[int], float], error: Callable[[str], fl
             "test_error": float(test_score), "valid_errors": valid_errors}
 
 
-def torch_tutorial(kind: str, parts: list, epochs: int, floatx: str, seed: int) -> dict:
+def torch_tutorial(kind: str, parts: list, epochs: int, floatx: str, seed: int,
+                   batch_size: int) -> dict:
     """The logistic or MLP tutorial in PyTorch, weights initialised as the example does."""
     import torch
     dtype = getattr(torch, floatx)
     data = {name: (torch.from_numpy(x).to(dtype), torch.from_numpy(y).long())
             for name, (x, y) in zip(("train", "valid", "test"), parts)}
     if kind == "logistic":
-        batch_size, lr, l2, patience = 600, 0.13, 0.0, 5000
+        lr, l2, patience = 0.13, 0.0, 5000
         params = [torch.zeros(784, 10, dtype=dtype), torch.zeros(10, dtype=dtype)]
     else:
-        batch_size, lr, l2, patience = 20, 0.01, 0.0001, 10000
+        lr, l2, patience = 0.01, 0.0001, 10000
         rng = np.random.RandomState(seed)  # drawn exactly as mlp.HiddenLayer draws them
         bound = np.sqrt(6. / (784 + 500))
         w_hidden = rng.uniform(low=-bound, high=bound, size=(784, 500)).astype(floatx)
@@ -129,31 +130,57 @@ def main() -> int:
     parser.add_argument("--mlp-epochs", type=int, default=100)
     parser.add_argument("--data", metavar="DIR", help="MNIST IDX folder (default as examples)")
     parser.add_argument("--floatX", default="float64", choices=["float32", "float64"])
+    parser.add_argument("--symconv-only", action="store_true",
+                        help="run only symconv's side (no PyTorch needed; no comparison)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"
                                              / "tutorial_accuracy.json"))
     args = parser.parse_args()
+    check_output("--out", args.out)
+    if not args.symconv_only:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("tutorial_accuracy: PyTorch is not installed, so there is nothing to compare "
+                  "with. Install the CPU build (pip install torch --index-url "
+                  "https://download.pytorch.org/whl/cpu) or pass --symconv-only.",
+                  file=sys.stderr)
+            return 2
     symconv.config.floatX = args.floatX
-    images, labels, source = load_digits(args.data)
-    parts = split(images, labels)
+    data = load_splits(args.data)
+    parts = data.parts
+    print(data.description, file=sys.stderr)
+    smallest = min(len(y) for _, y in parts)
+    batch_sizes = {"logistic": min(600, smallest), "mlp": min(20, smallest)}
     common = (["--data", args.data] if args.data else [])
     runs = []
     for kind, epochs in (("logistic", args.logistic_epochs), ("mlp", args.mlp_epochs)):
+        batch = ["--batch-size", str(batch_sizes[kind])]
         print(f"{kind}: {epochs} epochs in symconv ...", file=sys.stderr, flush=True)
-        ours = symconv_tutorial(kind, common + ["--epochs", str(epochs)])
+        ours = symconv_tutorial(kind, common + batch + ["--epochs", str(epochs)])
+        if args.symconv_only:
+            runs.append({"tutorial": kind, "epochs_requested": epochs,
+                         "batch_size": batch_sizes[kind], "symconv": ours})
+            print(f"{kind}: test error symconv {100 * ours['test_error']:.2f}% "
+                  f"({ours['seconds']:.1f} s)")
+            continue
         print(f"{kind}: {epochs} epochs in PyTorch ...", file=sys.stderr, flush=True)
-        theirs = torch_tutorial(kind, parts, epochs, args.floatX, seed=1234)
+        theirs = torch_tutorial(kind, parts, epochs, args.floatX, seed=1234,
+                                batch_size=batch_sizes[kind])
         diff = 100 * abs(ours["test_error"] - theirs["test_error"])
-        runs.append({"tutorial": kind, "epochs_requested": epochs, "symconv": ours,
+        runs.append({"tutorial": kind, "epochs_requested": epochs,
+                     "batch_size": batch_sizes[kind], "symconv": ours,
                      "torch": theirs, "test_error_difference_points": round(diff, 3),
                      "agree": diff <= TOLERANCE_POINTS})
         print(f"{kind}: test error symconv {100 * ours['test_error']:.2f}%  PyTorch "
               f"{100 * theirs['test_error']:.2f}%  difference {diff:.2f} points  "
               f"(time {ours['seconds']:.1f} s vs {theirs['seconds']:.1f} s)")
+    if args.symconv_only:
+        return 0
     import torch
     record = {
         "benchmark": "tutorial_accuracy",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "data": {"source": str(source), "split": [len(p[1]) for p in parts]},
+        "data": {"source": data.description, "split": [len(p[1]) for p in parts]},
         "floatX": args.floatX,
         "tolerance_points": TOLERANCE_POINTS,
         "machine": {"cpu": platform.processor() or platform.machine(), "nproc": os.cpu_count(),

@@ -1,8 +1,8 @@
 """Filter an RGB photo with two random 9x9 filters: the Theano convolution tutorial on symconv.
 
 A ``conv2d`` layer with random weights and a sigmoid, applied to a photo; the two feature maps
-are written beside the original, each stretched to its own min..max as matplotlib's
-``imshow`` does in the tutorial. The only change from the tutorial's code is the import:
+are drawn beside the original with matplotlib's ``imshow``, as in the tutorial, on one grey
+scale with a colour bar. The only change from the tutorial's code is the import:
 ``import symconv as theano``.
 
 Run ``python examples/filter_photo.py --help`` for the options.
@@ -10,7 +10,7 @@ Run ``python examples/filter_photo.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
@@ -38,19 +38,28 @@ def filter_image(image: np.ndarray, seed: int = 23455) -> np.ndarray:
     return f(img_)[0]
 
 
-def side_by_side(image: np.ndarray, maps: np.ndarray) -> Any:
-    """Original, then each feature map in grey (stretched to its min..max), in one row."""
-    from PIL import Image
+def side_by_side(path: str, image: np.ndarray, maps: np.ndarray, title: str) -> None:
+    """The photo, then each feature map as a labelled ``imshow`` panel on one grey scale
+    with a colour bar, written to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no window
+    import matplotlib.pyplot as plt
     height, width, _ = image.shape
-    pad = 4
-    canvas = Image.new("RGB", (3 * width + 2 * pad, height), "white")
-    canvas.paste(Image.fromarray((image * 255).astype(np.uint8)), (0, 0))
-    for k, fmap in enumerate(maps, 1):
-        span = max(float(fmap.max() - fmap.min()), 1e-12)
-        scaled = (fmap - fmap.min()) / span * 255
-        grey = Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
-        canvas.paste(grey, (k * (width + pad) + 4, 4))
-    return canvas
+    fig, axes = plt.subplots(1, 1 + len(maps), figsize=(4.2 * (1 + len(maps)), 3.6),
+                             constrained_layout=True)
+    axes[0].imshow(image)
+    axes[0].set_title(f"input photo ({width}x{height} RGB)")
+    lo, hi = float(maps.min()), float(maps.max())
+    for k, (ax, fmap) in enumerate(zip(axes[1:], maps)):
+        shown = ax.imshow(fmap, cmap="gray", vmin=lo, vmax=hi)
+        ax.set_title(f"feature map {k} ({fmap.shape[1]}x{fmap.shape[0]})")
+    for ax in axes:
+        ax.set_xlabel("x (pixels)")
+    axes[0].set_ylabel("y (pixels)")
+    fig.colorbar(shown, ax=axes[1:], shrink=0.9, label="sigmoid(conv + b)")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> np.ndarray:
@@ -63,13 +72,19 @@ def main(argv: list[str] | None = None) -> np.ndarray:
     parser.add_argument("--seed", type=int, default=23455, help="seed of the random filters")
     args = parser.parse_args(argv)
     try:
+        import matplotlib  # noqa: F401
         from PIL import Image
     except ImportError:
-        raise SystemExit("this example needs Pillow: pip install 'symconv[examples]'") from None
+        raise SystemExit("this example needs matplotlib and Pillow: "
+                         "pip install 'symconv[examples]'") from None
+    folder = Path(args.out).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise SystemExit(f"--out {args.out}: folder {folder} does not exist")
     path = args.image or str(datasets.sample_image_path())
     image = np.asarray(Image.open(path).convert("RGB"), dtype="float64") / 256.
     maps = filter_image(image, args.seed)
-    side_by_side(image, maps).save(args.out)
+    side_by_side(args.out, image, maps, "Two random 9x9 filters + sigmoid, applied by "
+                 "symconv's conv2d")
     print(f"filtered {path} ({image.shape[1]}x{image.shape[0]}) with two random 9x9 filters; "
           f"feature maps {maps.shape[2]}x{maps.shape[1]}, written beside it to {args.out}")
     return maps

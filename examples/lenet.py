@@ -11,12 +11,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 
 import numpy as np
 from logistic_sgd import LogisticRegression, load_data
 from mlp import HiddenLayer
-from tutorial_common import Timer, add_common_arguments, batch_counts, plot_curves, progress
+from tutorial_common import (
+    Timer,
+    add_common_arguments,
+    batch_counts,
+    check_output,
+    image_grid,
+    plot_curves,
+    training_bar,
+    write_atomically,
+)
 
 import symconv as theano
 import symconv.tensor as T
@@ -51,15 +59,8 @@ PARAM_NAMES = ("conv0_W", "conv0_b", "conv1_W", "conv1_b", "hidden_W", "hidden_b
 
 def save_params(path: str, params: list) -> None:
     """Write the parameters to an .npz file atomically (a crash never leaves half a file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{name: p.get_value() for name, p in zip(PARAM_NAMES, params)})
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomically(path, lambda f: np.savez(
+        f, **{name: p.get_value() for name, p in zip(PARAM_NAMES, params)}))
 
 
 def load_params(path: str, params: list) -> None:
@@ -79,36 +80,27 @@ def load_params(path: str, params: list) -> None:
             p.set_value(data[name])
 
 
-def show_filters(path: str, filters: np.ndarray, scale: int = 8) -> None:
-    """First-layer filters as a tiled grey image, each scaled to its own min..max."""
-    from PIL import Image
-    n, _, h, w = filters.shape
-    cols = int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / cols))
-    pad = 2
-    tile = np.full((rows * (h * scale + pad) + pad, cols * (w * scale + pad) + pad), 255,
-                   np.uint8)
-    for k in range(n):
-        f = filters[k, 0]
-        f = (f - f.min()) / max(float(f.max() - f.min()), 1e-12)
-        big = np.kron(f, np.ones((scale, scale)))
-        r, c = divmod(k, cols)
-        y0, x0 = pad + r * (h * scale + pad), pad + c * (w * scale + pad)
-        tile[y0:y0 + h * scale, x0:x0 + w * scale] = (big * 255).astype(np.uint8)
-    Image.fromarray(tile).save(path)
+def show_filters(path: str, filters: np.ndarray) -> None:
+    """The first-layer filters as a labelled grid on one colour scale, centred on zero (red
+    positive, blue negative weights), with a colour bar."""
+    image_grid(path, filters[:, 0], [f"filter {k}" for k in range(len(filters))],
+               f"LeNet first-layer filters ({len(filters)} of "
+               f"{filters.shape[2]}x{filters.shape[3]}, symconv)",
+               "weight", cmap="RdBu_r", symmetric=True)
 
 
 def evaluate_lenet5(args: argparse.Namespace) -> dict:
     """Train (or load) the LeNet and report validation/test error; returns a summary."""
     rng = np.random.RandomState(args.seed)
-    datasets, source = load_data(args.data, args.limit)
+    datasets, batch_size = load_data(args)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
-    dp = distributed.DataParallel(args.batch_size, enabled=args.distributed)  # 1 rank: no-op
+    # batch_size: the global minibatch (each of the job's ranks computes a shard of it)
+    dp = distributed.DataParallel(batch_size, enabled=args.distributed)  # 1 rank: no-op
     if not dp.is_root:   # rank 0 prints, plots and saves
         args.quiet, args.plot, args.show_filters = True, None, None
         sys.stdout = open(os.devnull, "w")
-    batch_size, nkerns = dp.local_batch, args.nkerns
-    n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, args.batch_size)
+    global_batch, batch_size, nkerns = batch_size, dp.local_batch, args.nkerns
+    n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, global_batch)
 
     index = T.lscalar()
     x = T.matrix("x")
@@ -148,7 +140,7 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
         test = float(np.mean([test_model(i) for i in range(n_test_batches)]))
         print(f"validation error {valid * 100.:f} %, test error {test * 100.:f} %")
         return {"epochs": 0, "best_validation_error": valid, "test_error": test}
-    print(f"... training on {source}")
+    print("... training")
     patience, patience_increase, improvement_threshold = 10000, 2, 0.995
     validation_frequency = min(n_train_batches, patience // 2)
     best_validation_loss, best_epoch, test_score = np.inf, 0, 0.
@@ -156,12 +148,14 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     valid_errors: list[float] = []
     timer = Timer()
     epoch, done_looping = 0, False
+    bar = training_bar(args.epochs, n_train_batches, args.quiet)
     while epoch < args.epochs and not done_looping:
         epoch += 1
         epoch_costs = []
-        for minibatch_index in progress(range(n_train_batches), f"epoch {epoch}",
-                                        disable=args.quiet):
+        bar.set_description(f"epoch {epoch}/{args.epochs}")
+        for minibatch_index in range(n_train_batches):
             epoch_costs.append(float(train_model(minibatch_index)))
+            bar.update(1)
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if (iteration + 1) % validation_frequency == 0:
                 this_validation_loss = np.mean([validate_model(i)
@@ -178,15 +172,16 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
                 break
         costs.append(float(np.mean(epoch_costs)))
         valid_errors.append(float(this_validation_loss))
-        print(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
-              f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
-              + (f", test error of best model {test_score * 100.:f} %"
-                 if best_epoch == epoch else ""))
+        bar.write(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
+                  f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
+                  + (f", test error of best model {test_score * 100.:f} %"
+                     if best_epoch == epoch else ""))
+    bar.close()
     seconds = timer.seconds
     summary = {"epochs": epoch, "best_epoch": best_epoch,
                "best_validation_error": float(best_validation_loss),
                "test_error": float(test_score), "seconds": seconds,
-               "examples_per_s": epoch * n_train_batches * batch_size / max(seconds, 1e-9),
+               "examples_per_s": epoch * n_train_batches * global_batch / max(seconds, 1e-9),
                "costs": costs, "valid_errors": valid_errors}
     print(f"Optimization complete. Best validation score of {best_validation_loss * 100.:f} % "
           f"at epoch {best_epoch}, with test performance {test_score * 100.:f} %")
@@ -195,7 +190,7 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     if args.save:
         print(f"best parameters saved to {args.save}")
     if args.plot:
-        plot_curves(args.plot, costs, valid_errors, "LeNet (symconv)")
+        plot_curves(args.plot, costs, valid_errors, "LeNet (symconv)", best_epoch)
         print(f"curves written to {args.plot}")
     if args.show_filters:
         show_filters(args.show_filters, layer0.W.get_value())
@@ -218,8 +213,15 @@ def main(argv: list[str] | None = None) -> dict:
                         help="data-parallel over the ranks of an MPI job (mpiexec -n 2 python "
                              "lenet.py --distributed); --batch-size is the global minibatch")
     parser.add_argument("--show-filters", metavar="PNG",
-                        help="write the first-layer filters as a tiled image")
-    return evaluate_lenet5(parser.parse_args(argv))
+                        help="write the first-layer filters as a labelled image grid (needs "
+                             "matplotlib)")
+    args = parser.parse_args(argv)
+    check_output("--plot", args.plot, needs_matplotlib=True)
+    check_output("--show-filters", args.show_filters, needs_matplotlib=True)
+    check_output("--save", args.save)
+    if args.load and not os.path.isfile(args.load):
+        raise SystemExit(f"--load {args.load}: no such file")
+    return evaluate_lenet5(args)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ from tutorial_common import (
     Timer,
     add_common_arguments,
     batch_counts,
-    load_digits,
+    check_output,
+    choose_batch_size,
+    load_splits,
     plot_curves,
-    progress,
     shared_dataset,
-    split,
+    training_bar,
+    write_atomically,
 )
 
 import symconv as theano
@@ -56,17 +58,18 @@ class LogisticRegression:
         return T.mean(T.neq(self.y_pred, y))
 
 
-def load_data(data_dir: str | None, limit: int | None = None) -> tuple[list, str]:
-    """The three shared (x, y) datasets and where the digits came from."""
-    images, labels, source = load_digits(data_dir, limit)
-    return [shared_dataset(part) for part in split(images, labels)], source
+def load_data(args: argparse.Namespace) -> tuple[list, int]:
+    """The three shared (x, y) datasets and the minibatch size; says which data and split."""
+    data = load_splits(args.data, args.limit, args.dataset)
+    print(data.description)
+    batch_size = choose_batch_size(args, data.parts)
+    return [shared_dataset(part) for part in data.parts], batch_size
 
 
 def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
     """Train with minibatch SGD and early stopping; returns the run's summary."""
-    datasets, source = load_data(args.data, args.limit)
+    datasets, batch_size = load_data(args)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
-    batch_size = args.batch_size
     n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, batch_size)
 
     print("... building the model")
@@ -92,7 +95,7 @@ def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
         inputs=[index], outputs=cost, updates=updates,
         givens={x: batch(train_set_x, index), y: batch(train_set_y, index)})
 
-    print(f"... training the model on {source}")
+    print("... training the model")
     patience = 5000                # look at this many minibatches regardless
     patience_increase = 2          # wait this much longer when a new best is found
     improvement_threshold = 0.995  # a relative improvement of this much is significant
@@ -105,12 +108,14 @@ def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
     timer = Timer()
     done_looping = False
     epoch = 0
+    bar = training_bar(args.epochs, n_train_batches, args.quiet)
     while epoch < args.epochs and not done_looping:
         epoch += 1
         epoch_costs = []
-        bar = progress(range(n_train_batches), f"epoch {epoch}", disable=args.quiet)
-        for minibatch_index in bar:
+        bar.set_description(f"epoch {epoch}/{args.epochs}")
+        for minibatch_index in range(n_train_batches):
             epoch_costs.append(float(train_model(minibatch_index)))
+            bar.update(1)
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if (iteration + 1) % validation_frequency == 0:
                 this_validation_loss = np.mean([validate_model(i)
@@ -122,17 +127,17 @@ def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
                     best_epoch = epoch
                     test_score = np.mean([test_model(i) for i in range(n_test_batches)])
                     if args.save:
-                        with open(args.save, "wb") as f:
-                            pickle.dump(classifier, f)
+                        write_atomically(args.save, lambda f: pickle.dump(classifier, f))
             if patience <= iteration:
                 done_looping = True
                 break
         costs.append(float(np.mean(epoch_costs)))
         valid_errors.append(float(this_validation_loss))
-        print(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
-              f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
-              + (f", test error of best model {test_score * 100.:f} %"
-                 if best_epoch == epoch else ""))
+        bar.write(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
+                  f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
+                  + (f", test error of best model {test_score * 100.:f} %"
+                     if best_epoch == epoch else ""))
+    bar.close()
     seconds = timer.seconds
     summary = {"epochs": epoch, "best_epoch": best_epoch,
                "best_validation_error": float(best_validation_loss),
@@ -144,19 +149,18 @@ def sgd_optimization_mnist(args: argparse.Namespace) -> dict:
     print(f"The code ran for {epoch} epochs, with {summary['examples_per_s']:.0f} "
           f"examples/sec ({seconds:.1f} s)")
     if args.plot:
-        plot_curves(args.plot, costs, valid_errors, "logistic regression (symconv)")
+        plot_curves(args.plot, costs, valid_errors, "Logistic regression (symconv)", best_epoch)
         print(f"curves written to {args.plot}")
     return summary
 
 
 def predict(model_file: str, data_dir: str | None, limit: int | None = None,
-            count: int = 10) -> np.ndarray:
+            count: int = 10, kind: str = "mnist") -> np.ndarray:
     """Load a pickled classifier and predict the first ``count`` test digits."""
     with open(model_file, "rb") as f:
         classifier = pickle.load(f)
     predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
-    images, labels, _ = load_digits(data_dir, limit)
-    test_x, test_y = split(images, labels)[2]
+    test_x, test_y = load_splits(data_dir, limit, kind).parts[2]
     predicted = predict_model(test_x[:count])
     print(f"Predicted values for the first {count} test digits: {predicted}")
     print(f"                                          labels: {test_y[:count]}")
@@ -170,9 +174,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--save", metavar="PKL",
                         help="pickle the best model here and reload it to predict")
     args = parser.parse_args(argv)
+    check_output("--plot", args.plot, needs_matplotlib=True)
+    check_output("--save", args.save)
     summary = sgd_optimization_mnist(args)
     if args.save:
-        predict(args.save, args.data, args.limit)
+        predict(args.save, args.data, args.limit, kind=args.dataset)
     return summary
 
 

@@ -12,7 +12,14 @@ import argparse
 
 import numpy as np
 from logistic_sgd import LogisticRegression, load_data
-from tutorial_common import Timer, add_common_arguments, batch_counts, plot_curves, progress
+from tutorial_common import (
+    Timer,
+    add_common_arguments,
+    batch_counts,
+    check_output,
+    plot_curves,
+    training_bar,
+)
 
 import symconv as theano
 import symconv.tensor as T
@@ -60,9 +67,8 @@ class MLP:
 
 def test_mlp(args: argparse.Namespace) -> dict:
     """Train the MLP with minibatch SGD and early stopping; returns the run's summary."""
-    datasets, source = load_data(args.data, args.limit)
+    datasets, batch_size = load_data(args)
     (train_set_x, train_set_y), (valid_set_x, valid_set_y), (test_set_x, test_set_y) = datasets
-    batch_size = args.batch_size
     n_train_batches, n_valid_batches, n_test_batches = batch_counts(datasets, batch_size)
 
     print("... building the model")
@@ -89,7 +95,7 @@ def test_mlp(args: argparse.Namespace) -> dict:
         inputs=[index], outputs=cost, updates=updates,
         givens={x: batch(train_set_x, index), y: batch(train_set_y, index)})
 
-    print(f"... training on {source}")
+    print("... training")
     patience = 10000
     patience_increase = 2
     improvement_threshold = 0.995
@@ -103,12 +109,14 @@ def test_mlp(args: argparse.Namespace) -> dict:
     timer = Timer()
     epoch = 0
     done_looping = False
+    bar = training_bar(args.epochs, n_train_batches, args.quiet)
     while epoch < args.epochs and not done_looping:
         epoch += 1
         epoch_costs = []
-        for minibatch_index in progress(range(n_train_batches), f"epoch {epoch}",
-                                        disable=args.quiet):
+        bar.set_description(f"epoch {epoch}/{args.epochs}")
+        for minibatch_index in range(n_train_batches):
             epoch_costs.append(float(train_model(minibatch_index)))
+            bar.update(1)
             iteration = (epoch - 1) * n_train_batches + minibatch_index
             if (iteration + 1) % validation_frequency == 0:
                 this_validation_loss = np.mean([validate_model(i)
@@ -125,10 +133,11 @@ def test_mlp(args: argparse.Namespace) -> dict:
                 break
         costs.append(float(np.mean(epoch_costs)))
         valid_errors.append(float(this_validation_loss))
-        print(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
-              f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
-              + (f", test error of best model {test_score * 100.:f} %"
-                 if best_epoch == epoch else ""))
+        bar.write(f"epoch {epoch}, minibatch {n_train_batches}/{n_train_batches}, cost "
+                  f"{costs[-1]:.4f}, validation error {this_validation_loss * 100.:f} %"
+                  + (f", test error of best model {test_score * 100.:f} %"
+                     if best_epoch == epoch else ""))
+    bar.close()
     seconds = timer.seconds
     summary = {"epochs": epoch, "best_epoch": best_epoch, "best_iteration": best_iter + 1,
                "best_validation_error": float(best_validation_loss),
@@ -140,7 +149,8 @@ def test_mlp(args: argparse.Namespace) -> dict:
     print(f"The code ran for {epoch} epochs, with {summary['examples_per_s']:.0f} "
           f"examples/sec ({seconds:.1f} s)")
     if args.plot:
-        plot_curves(args.plot, costs, valid_errors, "multilayer perceptron (symconv)")
+        plot_curves(args.plot, costs, valid_errors, "Multilayer perceptron (symconv)",
+                    best_epoch)
         print(f"curves written to {args.plot}")
     return summary
 
@@ -152,7 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--L1-reg", type=float, default=0.0, help="L1 weight (default: 0)")
     parser.add_argument("--L2-reg", type=float, default=0.0001,
                         help="L2 weight (default: 0.0001)")
-    return test_mlp(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    check_output("--plot", args.plot, needs_matplotlib=True)
+    return test_mlp(args)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,7 @@ class Config:
         object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_pending", None)
         object.__setattr__(self, "ignored", {})
+        object.__setattr__(self, "sources", {})  # flag -> where a non-default value came from
         for name, flag in FLAGS.items():
             self._values[name] = flag.parse(flag.default)
         if not read_sources:
@@ -211,6 +212,7 @@ class Config:
                     self._set(name, text, source=source)
                 continue
             self._set(name, text, source=source)
+            self.sources[name] = source
         for source in dict.fromkeys(self.ignored.values()):
             names = ", ".join(n for n, src in self.ignored.items() if src == source)
             # one line, attributed to the file or variable that holds the flags

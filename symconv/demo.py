@@ -33,8 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=50, help="minibatch size (default: 50)")
     parser.add_argument("--learning-rate", type=float, default=0.1,
                         help="SGD step size (default: 0.1)")
-    parser.add_argument("--floatX", default="float32", choices=["float32", "float64"],
-                        help="float dtype of the model (default: float32, for speed)")
+    parser.add_argument("--floatX", choices=["float32", "float64"],
+                        help="float dtype of the model (default: floatX from SYMCONV_FLAGS or "
+                             "the rc file when set there, else float32, for speed)")
     parser.add_argument("--seed", type=int, default=23455, help="seed of the initial weights "
                         "and of the minibatch order (default: the tutorial's 23455)")
     return parser
@@ -111,7 +112,16 @@ def run(model: str, epochs: int, batch_size: int, learning_rate: float, seed: in
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m symconv.demo``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.batch_size > N_TRAIN:
+        parser.error(f"--batch-size must be between 1 and {N_TRAIN:,} (the training digits), "
+                     f"got {args.batch_size}")
+    if args.epochs < 0:
+        parser.error(f"--epochs must be 0 or more, got {args.epochs}")
+    floatx = args.floatX
+    if floatx is None:
+        floatx = symconv.config.floatX if "floatX" in symconv.config.sources else "float32"
     model = args.model or ("lenet" if models.has_conv() else "mlp")
     if model == "lenet" and not models.has_conv():
         print("symconv.demo: this build of symconv has no conv2d/pool_2d; use --model mlp",
@@ -120,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.model is None and model == "mlp":
         print("note: conv2d is not available in this build, training the MLP instead",
               file=sys.stderr)
-    with symconv.config.change_flags(floatX=args.floatX):
+    with symconv.config.change_flags(floatX=floatx):
         run(model, args.epochs, args.batch_size, args.learning_rate, args.seed)
     return 0
 

@@ -83,7 +83,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     # the script's commands, without comments and blank lines
     lines = [line.strip() for line in ci.splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
-    assert lines[-1] == test_command, f".ci/run ends with {lines[-1]!r}, README says {test_command!r}"
+    assert lines[-1] == test_command, f".ci/run ends {lines[-1]!r}, README: {test_command!r}"
     assert "set -euo pipefail" in lines  # a failing install or test fails CI
     assert not any("pytest" in line for line in lines[:-1]), "CI runs the tests only once"
 

@@ -58,7 +58,8 @@ def test_mlp_one_epoch_on_the_shipped_sample(capsys, monkeypatch):
     summary = mlp.main(["--limit", "200", "--epochs", "1", "--batch-size", "20",
                         "--n-hidden", "16", "--quiet"])
     out = capsys.readouterr().out
-    assert "the MNIST sample shipped in symconv" in out
+    assert out.startswith("data: the MNIST sample shipped in symconv: 120 train / 40 "
+                          "validation / 40 test")
     assert summary["epochs"] == 1 and summary["best_epoch"] == 1
     assert np.isfinite(summary["costs"][0]) and 0 <= summary["best_validation_error"] <= 1
 
@@ -72,12 +73,15 @@ def test_examples_show_help():
         assert "--data DIR" in proc.stdout and "--plot PNG" in proc.stdout
 
 
-def test_minimal_progress_bar_yields_everything(monkeypatch, capsys):
+def test_minimal_progress_bar_counts_and_estimates(monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    bar = tutorial_common._MinimalBar(range(5), "epoch 1", disable=False)
-    bar.set_postfix_str("cost 0.5")
-    assert list(bar) == [0, 1, 2, 3, 4]
-    assert "epoch 1 [" in capsys.readouterr().err
+    bar = tutorial_common._MinimalBar(5, "epoch 1/1", disable=False)
+    for _ in range(5):
+        bar.update(1)
+    bar.write("epoch 1 done")
+    captured = capsys.readouterr()
+    assert bar.n == 5 and "epoch 1/1 [" in captured.err and "5/5 ETA" in captured.err
+    assert captured.out == "epoch 1 done\n"
 
 
 def test_plot_curves_draws_both_panels(tmp_path):

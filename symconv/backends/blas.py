@@ -1,68 +1,60 @@
-"""The thread count of the OpenBLAS that NumPy loaded, read and set through ctypes.
+"""The thread count of the BLAS that NumPy uses, read and set through threadpoolctl.
 
 The conv kernels split the batch over their own worker threads and want each worker's BLAS call
 single-threaded: two levels of threads on two cores oversubscribe them, and OpenBLAS's
 spin-waiting workers then slow every call down by an order of magnitude on a busy machine.
+
+threadpoolctl finds the BLAS in the process (OpenBLAS, MKL, BLIS, Apple's Accelerate through
+FlexiBLAS...) on Linux, macOS and Windows. The libraries are looked up once; each change of the
+thread count is then one call into the library, as cheap as calling it directly.
 """
 from __future__ import annotations
 
 import contextlib
-import ctypes
-from typing import Iterator
+from typing import Any, Iterator
 
-_PREFIXES = ("scipy_openblas", "openblas")
-_SUFFIXES = ("64_", "")
-_lib: tuple | None = None
+_controllers: list[Any] | None = None
 
 
-def _functions() -> tuple:
-    """(get, set) C functions of the loaded OpenBLAS, or (None, None) when there is none."""
-    global _lib
-    if _lib is not None:
-        return _lib
-    _lib = (None, None)
+def _numpy_blas() -> list[Any]:
+    """threadpoolctl's controllers of the BLAS libraries NumPy loaded ([] without any, or
+    without threadpoolctl)."""
+    global _controllers
+    if _controllers is not None:
+        return _controllers
+    _controllers = []
     try:
         import numpy  # noqa: F401  (loads the BLAS)
-        with open("/proc/self/maps") as fh:
-            paths = {line.split()[-1] for line in fh if "openblas" in line.lower()}
-    except OSError:
-        return _lib
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix in _PREFIXES:
-            for suffix in _SUFFIXES:
-                get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                if get is not None and set_ is not None:
-                    get.restype = ctypes.c_int
-                    set_.argtypes = [ctypes.c_int]
-                    _lib = (get, set_)
-                    return _lib
-    return _lib
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return _controllers
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    # prefer the copy bundled with NumPy when another library (PyTorch, SciPy) brought its own
+    own = [c for c in blas if "numpy" in str(c.filepath).lower()]
+    _controllers = own or list(blas)
+    return _controllers
 
 
 def get_num_threads() -> int | None:
-    """OpenBLAS's current thread count (None when NumPy does not use OpenBLAS)."""
-    get, _ = _functions()
-    return None if get is None else int(get())
+    """The BLAS's current thread count (None when no BLAS library was found)."""
+    blas = _numpy_blas()
+    return None if not blas else int(blas[0].get_num_threads())
 
 
 @contextlib.contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    """Run the body with OpenBLAS limited to ``n`` threads (a no-op without OpenBLAS)."""
-    get, set_ = _functions()
-    if get is None:
+    """Run the body with NumPy's BLAS limited to ``n`` threads (a no-op without one)."""
+    blas = _numpy_blas()
+    before = [int(c.get_num_threads()) for c in blas]
+    changed = [c for c, b in zip(blas, before) if b != n]
+    if not changed:
         yield
         return
-    before = int(get())
-    if before == n:
-        yield
-        return
-    set_(n)
+    for c in changed:
+        c.set_num_threads(n)
     try:
         yield
     finally:
-        set_(before)
+        for c, b in zip(blas, before):
+            if b != n:
+                c.set_num_threads(b)

@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                     "time) and compare them with PyTorch and JAX measured in the same process.",
         epilog="Exit status: 0 all cases ran, 1 a case failed or a suite is unavailable, "
                "2 usage error.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {symconv.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("list", help="list the suites", description="List the benchmark suites, "
                    "their default batch sizes and whether this build can run them.")
@@ -274,8 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if symconv.config.problem is not None:  # a bad flag: one line, before any work
+            print(symconv.config.problem.code, file=sys.stderr)
+            return EXIT_USAGE
         return _run(args, parser)
     except SystemExit as exc:
+        if isinstance(exc.code, str):  # a flag error (symconv.config.FlagError): one line
+            print(exc.code, file=sys.stderr)
+            return EXIT_USAGE
         return int(exc.code or 0)
     except KeyboardInterrupt:
         print("symconv-bench: interrupted", file=sys.stderr)
