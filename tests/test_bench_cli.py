@@ -83,14 +83,31 @@ def test_usage_errors_exit_2(capsys, argv):
     assert "usage:" in err or "error" in err
 
 
-def test_missing_peer_is_skipped_with_a_note(capsys, monkeypatch):
+def test_missing_peer_is_said_before_the_table_and_exits_1(capsys, monkeypatch):
     monkeypatch.setattr(cli, "available", lambda name: False)
     status, out, err = run_cli(capsys, "run", "mlp-train", "--batch", "2", "--repeat", "1",
                                "--compare", "torch,jax")
-    assert status == 0
-    assert "peer torch skipped: not importable" in err
-    assert "peer jax skipped: not importable" in err
-    assert "torch ms" not in out
+    assert status == 1
+    assert "peer torch cannot run: not importable (pip install torch --index-url" in err
+    assert "peer jax cannot run: not importable" in err
+    assert err.index("peer torch cannot run") < err.index("[1/1] mlp-train")  # before the work
+    assert "torch ms" not in out and "mlp-train" in out  # symconv's own figures still shown
+
+
+def test_table_shows_min_median_max_and_flags_unstable_ratios():
+    from symconv.bench.measure import Timing, instability
+    steady, noisy = Timing([1.0, 1.01, 0.99, 1.0, 1.02]), Timing([1.0, 1.5, 0.7, 1.3, 0.8])
+    assert steady.spread < 0.05 and noisy.spread > 0.3
+    assert "spread" in (instability(steady, noisy) or "")
+    row = {"suite": "s", "case": "c", "batch": 2, "error": None,
+           "symconv": {"median_ms": 1.0, "min_ms": 0.9, "max_ms": 1.4, "images_per_s": 2000.0,
+                       "gflop_per_s": None},
+           "peers": {"torch": {"median_ms": 2.0, "ratio": 0.5, "unstable": "spread 40%"}}}
+    table = cli.format_table([row], ["torch"])
+    assert "max ms" in table.splitlines()[0] and " 1.400 " in table
+    assert "0.50?" in table and "? = unstable" in table
+    row["peers"]["torch"]["unstable"] = None
+    assert "?" not in cli.format_table([row], ["torch"])
 
 
 def test_unavailable_suite_says_why_and_exits_1(capsys, monkeypatch):

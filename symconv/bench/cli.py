@@ -1,7 +1,8 @@
 """``symconv-bench``: list and run benchmark suites, compare with PyTorch/JAX, write JSON.
 
-Exit status: 0 when every requested case ran, 1 when a case failed or a suite cannot run in
-this build, 2 for a usage error (unknown suite or peer, unavailable device), 130 on Ctrl-C.
+Exit status: 0 when every requested case ran, 1 when a case failed, a suite cannot run in
+this build or a requested --compare peer cannot run, 2 for a usage error (unknown suite or
+peer, unavailable device, bad flag), 130 on Ctrl-C.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="symconv-bench",
         description="Benchmark symconv's compiled functions (conv, pool, LeNet, MLP, compile "
                     "time) and compare them with PyTorch and JAX measured in the same process.",
-        epilog="Exit status: 0 all cases ran, 1 a case failed or a suite is unavailable, "
+        epilog="Exit status: 0 all cases ran, 1 a case failed or a suite or requested peer is "
+               "unavailable, "
                "2 usage error.")
     parser.add_argument("--version", action="version",
                         version=f"%(prog)s {symconv.__version__}")
@@ -82,12 +84,14 @@ def _peers(names: list[str], device: str, notes: list[str]) -> list:
     peers = []
     for name in names:
         if not available(name):
-            notes.append(f"peer {name} skipped: not importable (pip install {name})")
+            hint = ("pip install torch --index-url https://download.pytorch.org/whl/cpu"
+                    if name == "torch" else f"pip install {name}")
+            notes.append(f"peer {name} cannot run: not importable ({hint})")
             continue
         try:
             peers.append(make_peer(name, device))
         except Exception as err:  # noqa: BLE001  (e.g. a CPU-only peer asked for CUDA)
-            notes.append(f"peer {name} skipped: {err}")
+            notes.append(f"peer {name} cannot run: {err}")
     return peers
 
 
@@ -96,6 +100,8 @@ def _figures(timing: measure.Timing, case: Case) -> dict:
     return {
         "median_ms": round(timing.median_ms, 4),
         "min_ms": round(timing.min_ms, 4),
+        "max_ms": round(timing.max_ms, 4),
+        "spread": round(timing.spread, 4),
         "images_per_s": round(case.batch / median_s, 1) if case.batch else None,
         "gflop_per_s": round(case.flops / median_s / 1e9, 3) if case.flops else None,
         "samples": len(timing.samples),
@@ -126,10 +132,12 @@ def _run_case(case: Case, peers: list, repeat: int, pause: float, notes: list[st
             notes.append(f"{peer.name} could not run {case.suite}/{case.name}: "
                          f"{type(err).__name__}: {str(err)[:200]}")
     timings = measure.interleaved(fns, repeat, pause=pause)
-    row["symconv"] = _figures(timings.pop("symconv"), case)
+    ours = timings.pop("symconv")
+    row["symconv"] = _figures(ours, case)
     for name, timing in timings.items():
         figures = _figures(timing, case)
         figures["ratio"] = round(row["symconv"]["median_ms"] / figures["median_ms"], 3)
+        figures["unstable"] = measure.instability(ours, timing)
         row["peers"][name] = figures
     return row
 
@@ -144,10 +152,11 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def format_table(rows: list[dict], peer_names: list[str]) -> str:
     """The results as an aligned text table."""
-    head = ["suite", "case", "batch", "median ms", "min ms", "images/s", "GFLOP/s"]
+    head = ["suite", "case", "batch", "median ms", "min ms", "max ms", "images/s", "GFLOP/s"]
     for name in peer_names:
         head += [f"{name} ms", f"sym/{name}"]
     lines = [head]
+    flagged = False
     for row in rows:
         line = [row["suite"], row["case"], str(row["batch"] or "-")]
         if row["error"]:
@@ -155,11 +164,16 @@ def format_table(rows: list[dict], peer_names: list[str]) -> str:
             continue
         ours = row["symconv"]
         line += [_fmt(ours["median_ms"], 3), _fmt(ours["min_ms"], 3),
-                 _fmt(ours["images_per_s"], 0), _fmt(ours["gflop_per_s"], 1)]
+                 _fmt(ours.get("max_ms"), 3), _fmt(ours["images_per_s"], 0),
+                 _fmt(ours["gflop_per_s"], 1)]
         for name in peer_names:
             peer = row["peers"].get(name)
-            line += ([_fmt(peer["median_ms"], 3), _fmt(peer["ratio"], 2)] if peer
-                     else ["-", "-"])
+            if peer is None:
+                line += ["-", "-"]
+                continue
+            unstable = "?" if peer.get("unstable") else ""
+            flagged = flagged or bool(unstable)
+            line += [_fmt(peer["median_ms"], 3), _fmt(peer["ratio"], 2) + unstable]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines if i < len(line) and len(line) == len(head))
               for i in range(len(head))]
@@ -175,6 +189,10 @@ def format_table(rows: list[dict], peer_names: list[str]) -> str:
     out.insert(1, "-" * len(out[0]))
     if peer_names:
         out.append("sym/PEER = symconv median time / peer median time (below 1: symconv faster)")
+    if flagged:
+        out.append(f"? = unstable: the middle half of a side's samples spans more than "
+                   f"{measure.UNSTABLE_SPREAD:.0%} of its median, or the load average exceeds "
+                   "the core count (see 'unstable' in --json); rerun on a quiet machine")
     return "\n".join(out)
 
 
@@ -205,10 +223,21 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"symconv-bench: {problem}", file=sys.stderr)
         return EXIT_USAGE
 
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            print(f"symconv-bench: --json {args.json}: folder {folder} does not exist",
+                  file=sys.stderr)
+            return EXIT_USAGE
     notes: list[str] = []
     peers = _peers(peer_names, args.device, notes)
     rows: list[dict] = []
     status = EXIT_OK
+    if len(peers) < len(peer_names):  # a requested peer cannot run: say so now, fail at the end
+        for note in notes:
+            print(f"symconv-bench: {note}", file=sys.stderr)
+        notes.clear()
+        status = EXIT_FAILED
     rng = np.random.default_rng(args.seed)
     with symconv.config.change_flags(floatX=args.floatX, device=args.device):
         cases: list[Case] = []
@@ -231,10 +260,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 status = EXIT_FAILED
             rows.append(row)
     shown = [p.name for p in peers]
+    for note in notes:  # before the table, so that it is not missed below it
+        print(f"note: {note}", file=sys.stderr)
     if rows:
         print(format_table(rows, shown))
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
     if args.json:
         _write_json(args, rows, notes, shown, status)
     return status
@@ -251,8 +280,10 @@ def _write_json(args: argparse.Namespace, rows: list[dict], notes: list[str],
                      "seed": args.seed, "pause_s": args.pause},
         "method": "2 warm-up calls per implementation, then up to 3 alternating blocks per "
                   "implementation (order rotated), each after an idle pause and one untimed "
-                  "call; each sample auto-ranged to >= 5 ms; median and min per call",
-        "environment": measure.environment(peers),
+                  "call; each sample auto-ranged to >= 5 ms; median, min and max per call; "
+                  "spread = IQR / median; a ratio is 'unstable' when either side's spread exceeds "
+                  f"{measure.UNSTABLE_SPREAD} or the load average exceeds the core count",
+        "environment": dict(measure.environment(peers), load_average=measure.load_average()),
         "notes": notes,
         "status": status,
         "results": rows,

@@ -27,6 +27,44 @@ class Timing:
     def min_ms(self) -> float:
         return min(self.samples) * 1e3
 
+    @property
+    def max_ms(self) -> float:
+        return max(self.samples) * 1e3
+
+    @property
+    def spread(self) -> float:
+        """Interquartile range over median (0 with fewer than 4 samples): how far apart the
+        middle half of the samples lie, as a fraction of the typical time."""
+        if len(self.samples) < 4:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples, n=4)
+        return (q3 - q1) / statistics.median(self.samples)
+
+
+# A ratio is flagged unstable when either side's spread exceeds this, or when the machine's
+# 1-minute load average exceeds its core count (other processes then take turns on the cores).
+UNSTABLE_SPREAD = 0.10
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def instability(a: Timing, b: Timing) -> str | None:
+    """Why a ratio of ``a`` to ``b`` cannot be trusted, or None when it can."""
+    reasons = []
+    worst = max(a.spread, b.spread)
+    if worst > UNSTABLE_SPREAD:
+        reasons.append(f"spread {worst:.0%}")
+    load, cores = load_average(), os.cpu_count() or 1
+    if load is not None and load > cores:
+        reasons.append(f"load average {load:.1f} on {cores} cores")
+    return "; ".join(reasons) or None
+
 
 def _calls_per_sample(fn: Callable[[], object]) -> int:
     start = time.perf_counter()
