@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import sys
 from typing import Any, Sequence, TextIO
 
@@ -112,15 +113,27 @@ def pp(var: Variable) -> str:
     return f"{node.op.name}({', '.join(args + ([params] if params else []))})"
 
 
-def pydotprint(obj: Any, outfile: str | None = None, format: str = "png",
-               print_type: bool = True) -> str:
-    """Write the graph as Graphviz DOT (and render it with ``dot`` where installed).
+_LEGEND = (
+    ("input", 'shape=ellipse'),
+    ("shared variable", 'shape=box'),
+    ("constant", 'shape=plaintext'),
+    ("elementwise op", 'shape=box, style=filled, fillcolor=lightblue'),
+    ("other op", 'shape=box, style=filled, fillcolor=lightyellow'),
+    ("output", 'shape=box, style="filled,bold", fillcolor=palegreen'),
+    ("update of a shared variable", 'shape=box, style="filled,dashed", fillcolor=pink'),
+)
 
-    Returns the path written: the rendered file when ``dot`` exists, else the ``.dot`` file.
-    """
-    import shutil
-    import subprocess
-    roots, _ = _roots(obj)
+
+def _dot_text(obj: Any, print_type: bool, legend: bool) -> str:
+    """The graph of ``obj`` in Graphviz DOT: ops, their inputs (edges labelled with the input
+    position), the outputs and the shared-variable updates marked, and a legend."""
+    from symconv.compile import Function
+    roots, program = _roots(obj)
+    if program is not None:
+        outputs, updates = list(program.outputs), list(program.updates)
+        targets = list(getattr(obj, "_update_targets", [])) if isinstance(obj, Function) else []
+    else:
+        outputs, updates, targets = roots, [], []
     buf = io.StringIO()
     buf.write("digraph symconv {\n  rankdir=BT;\n  node [fontname=Helvetica, fontsize=10];\n")
     seen: set[int] = set()
@@ -146,16 +159,59 @@ def pydotprint(obj: Any, outfile: str | None = None, format: str = "png",
             visit(inp)
             buf.write(f'  {name(inp)} -> {name(var)} [label="{pos}"];\n')
 
-    for root in roots:
+    for root in outputs + updates:
         visit(root)
+    for k, var in enumerate(outputs):
+        buf.write(f'  out{k} [{_LEGEND[5][1]}, label="output {k}"];\n')
+        buf.write(f'  {name(var)} -> out{k} [style=bold];\n')
+    for k, var in enumerate(updates):
+        target = repr(targets[k]) if k < len(targets) else f"#{k}"
+        buf.write(f'  upd{k} [{_LEGEND[6][1]}, label="{_esc("update " + target)}"];\n')
+        buf.write(f'  {name(var)} -> upd{k} [style=dashed];\n')
+    if legend:
+        buf.write('  subgraph cluster_legend {\n    label="legend"; fontname=Helvetica; '
+                  'fontsize=10; style=rounded;\n')
+        for k, (text, attrs) in enumerate(_LEGEND):
+            buf.write(f'    legend{k} [{attrs}, label="{text}"];\n')
+        for k in range(len(_LEGEND) - 1):  # stacked, in the order above
+            buf.write(f"    legend{k + 1} -> legend{k} [style=invis];\n")
+        buf.write("  }\n")
     buf.write("}\n")
-    outfile = outfile or f"symconv_graph.{format}"
-    dot_path = outfile if outfile.endswith(".dot") else outfile.rsplit(".", 1)[0] + ".dot"
+    return buf.getvalue()
+
+
+def pydotprint(obj: Any, outfile: str | None = None, format: str | None = None,
+               print_type: bool = True, legend: bool = True) -> str:
+    """Draw the graph with Graphviz: ops, inputs, outputs and updates marked, with a legend.
+
+    ``outfile`` ending in ``.dot`` writes the DOT text only. Otherwise the DOT text goes beside
+    it (same name, ``.dot``) and Graphviz's ``dot`` renders ``outfile`` in ``format`` (default:
+    the file's extension, else png). Without Graphviz the ``.dot`` file is still written and a
+    warning says how to render it. Returns the path of the drawing (or of the ``.dot`` file
+    when no drawing was made).
+    """
+    import shutil
+    import subprocess
+    import warnings
+    text = _dot_text(obj, print_type, legend)
+    outfile = outfile or f"symconv_graph.{format or 'png'}"
+    format = format or (outfile.rsplit(".", 1)[1] if "." in os.path.basename(outfile)
+                        else "png")
+    dot_path = outfile if outfile.endswith(".dot") else os.path.splitext(outfile)[0] + ".dot"
     with open(dot_path, "w") as fh:
-        fh.write(buf.getvalue())
-    if outfile.endswith(".dot") or shutil.which("dot") is None:
+        fh.write(text)
+    if outfile.endswith(".dot"):
         return dot_path
-    subprocess.run(["dot", f"-T{format}", dot_path, "-o", outfile], check=True)
+    if shutil.which("dot") is None:
+        warnings.warn(f"pydotprint: Graphviz's 'dot' program is not installed, so {outfile} "
+                      f"was not drawn; wrote the graph to {dot_path} instead. Install Graphviz "
+                      "(apt-get install graphviz, brew install graphviz or conda install "
+                      f"graphviz), then: dot -T{format} {dot_path} -o {outfile}", stacklevel=2)
+        return dot_path
+    done = subprocess.run(["dot", f"-T{format}", dot_path, "-o", outfile], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pydotprint: dot failed to draw {outfile}: {done.stderr.strip()}")
     return outfile
 
 

@@ -113,9 +113,26 @@ def test_pydotprint_writes_dot_with_every_node_and_edge(layer, tmp_path):
 
 def test_pydotprint_without_dot_leaves_only_the_dot_file(layer, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    path = printing.pydotprint(layer[3], outfile=str(tmp_path / "graph.png"))
+    with pytest.warns(UserWarning, match="'dot' program is not installed, so .*graph.png was "
+                                         "not drawn; wrote the graph to .*graph.dot"):
+        path = printing.pydotprint(layer[3], outfile=str(tmp_path / "graph.png"))
     assert path == str(tmp_path / "graph.dot")
     assert not (tmp_path / "graph.png").exists()
+
+
+def test_pydotprint_marks_outputs_and_updates_and_draws_a_legend(tmp_path):
+    x = T.vector("x")
+    w = symconv.shared(np.ones(3), name="w")
+    f = symconv.function([x], [(x * w).sum(), x + 1], updates=[(w, w - 0.1 * x)])
+    text = Path(printing.pydotprint(f, outfile=str(tmp_path / "g.dot"))).read_text()
+    assert re.search(r'out0 \[.*label="output 0"\]', text)
+    assert re.search(r'out1 \[.*label="output 1"\]', text)
+    assert re.search(r'upd0 \[.*dashed.*label="update w"\]', text)
+    assert len(re.findall(r"-> out\d", text)) == 2 and len(re.findall(r"-> upd0", text)) == 1
+    assert "subgraph cluster_legend" in text
+    for entry in ("input", "shared variable", "constant", "output",
+                  "update of a shared variable"):
+        assert f'label="{entry}"' in text
 
 
 @pytest.mark.skipif(shutil.which("dot") is None,
