@@ -72,7 +72,7 @@ def test_readme_keeps_the_two_newcomer_commands():
     readme = (DOCS.parent / "README.md").read_text()
     commands = _indented_commands(readme)
     assert commands[:2] == list(README_COMMANDS), commands[:2]
-    for link in re.findall(r"\]\(((?:docs/|LICENSE)[^)]*)\)", readme):
+    for link in re.findall(r"\]\(((?:docs/|LICENSE|symconv/)[^)]*)\)", readme):
         assert (DOCS.parent / link).exists(), link
 
 
