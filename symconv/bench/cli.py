@@ -13,6 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,18 @@ def _list() -> int:
 
 def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def _bar(total: int) -> Any:
+    """A tqdm bar over the cases (with an ETA) on a terminal; None elsewhere (logs and CI get
+    one line per case) or without tqdm."""
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="case", file=sys.stderr, leave=False, dynamic_ncols=True)
 
 
 def _peers(names: list[str], device: str, notes: list[str]) -> list:
@@ -251,14 +264,23 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             batches = (args.batch or suite.batches) if suite.batches else [None]
             for batch in batches:
                 cases += suite.expand(batch, args.floatX, rng)
+        bar = _bar(len(cases))
         for n, case in enumerate(cases, 1):
-            _progress(f"[{n}/{len(cases)}] {case.suite}: {case.name}"
-                      + (f" (batch {case.batch})" if case.batch else ""))
+            text = (f"[{n}/{len(cases)}] {case.suite}: {case.name}"
+                    + (f" (batch {case.batch})" if case.batch else ""))
+            if bar is None:
+                _progress(text)
+            else:
+                bar.set_description(text)
             row = _run_case(case, peers, args.repeat, args.pause, notes)
+            if bar is not None:
+                bar.update(1)
             if row["error"]:
-                _progress(f"    failed: {row['error']}")
+                (bar.write if bar is not None else _progress)(f"{text} failed: {row['error']}")
                 status = EXIT_FAILED
             rows.append(row)
+        if bar is not None:
+            bar.close()
     shown = [p.name for p in peers]
     for note in notes:  # before the table, so that it is not missed below it
         print(f"note: {note}", file=sys.stderr)
