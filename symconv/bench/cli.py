@@ -115,7 +115,7 @@ def _figures(timing: measure.Timing, case: Case) -> dict:
         "min_ms": round(timing.min_ms, 4),
         "max_ms": round(timing.max_ms, 4),
         "spread": round(timing.spread, 4),
-        "images_per_s": round(case.batch / median_s, 1) if case.batch else None,
+        "images_per_s": round(case.batch / median_s, 3) if case.batch else None,
         "gflop_per_s": round(case.flops / median_s / 1e9, 3) if case.flops else None,
         "samples": len(timing.samples),
     }
