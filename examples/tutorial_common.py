@@ -133,7 +133,7 @@ def _find_dataset(data: str | None, kind: str) -> tuple[Any, str]:
         return datasets.load_mnist(data, kind=kind, download=False), data
     if kind != "mnist":  # Fashion-MNIST: installed copy, else download (with checksums)
         found = datasets.load_mnist(kind=kind, download=True)
-        return found, f"{kind} from {found.source}"
+        return found, f"Fashion-MNIST from {found.source}"
     try:
         found = datasets.load_mnist(kind="mnist", download=False)
         return found, f"MNIST from {found.source}"
