@@ -80,9 +80,10 @@ def main() -> int:
                     step(x, y)
                 samples[name]["step_ms"].append((time.perf_counter() - start) / 5 * 1e3)
         use(blas)
-    summary = {name: {key: {"median": round(statistics.median(v), 3),
-                            "min": round(min(v), 3), "max": round(max(v), 3)}
-                      for key, v in s.items()} for name, s in samples.items()}
+    summary = [{"blas control": name,
+                **{f"{key} {stat}": round(fn(v), 3) for key, v in s.items()
+                   for stat, fn in (("median", statistics.median), ("min", min), ("max", max))}}
+               for name, s in samples.items()]
     from threadpoolctl import threadpool_info
     record = {
         "benchmark": "blas_threads",
@@ -99,10 +100,10 @@ def main() -> int:
         "results": summary,
     }
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
-    for name, s in summary.items():
-        print(f"{name:14s} enter/exit {s['enter_exit_us']['median']:7.2f} us   LeNet step "
-              f"{s['step_ms']['median']:8.2f} ms (min {s['step_ms']['min']:.2f}, max "
-              f"{s['step_ms']['max']:.2f})")
+    for s in summary:
+        print(f"{s['blas control']:14s} enter/exit {s['enter_exit_us median']:7.2f} us   LeNet "
+              f"step {s['step_ms median']:8.2f} ms (min {s['step_ms min']:.2f}, max "
+              f"{s['step_ms max']:.2f})")
     print(f"wrote {args.out}")
     return 0
 

@@ -127,8 +127,9 @@ def main() -> int:
     report = {
         "benchmark": "fashion_lenet",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count(), "load_average_at_end": load_avg,
+        "machine": {"cpu": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "platform": platform.platform(),
+                    "nproc": os.cpu_count(), "load_average_at_end": load_avg,
                     "note": "shared with other agents' jobs during the run"},
         "versions": {"symconv": symconv.__version__, "numpy": np.__version__,
                      "torch": torch.__version__, "torch_threads": torch.get_num_threads()},

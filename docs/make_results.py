@@ -40,7 +40,7 @@ def _machine(record: dict) -> str:
     if not isinstance(env, dict):      # a plain string ("x86_64") in some records
         env = {"cpu": str(env)}
     parts = [env.get("cpu"), env.get("gpu")]
-    threads = env.get("threads") or env.get("nproc")
+    threads = env.get("threads") or env.get("nproc") or env.get("cpus")
     versions = record.get("versions") or env.get("versions") or {}
     text = ", ".join(p for p in parts if p)
     if threads:
@@ -118,12 +118,31 @@ def render_generic(record: dict) -> str:
     return "\n".join(lines)
 
 
+def render_fashion(record: dict) -> str:
+    """benchmarks/fashion_lenet.py's record: one row per framework."""
+    head = ["framework", "epochs", "best epoch", "best valid error %", "test error % at best",
+            "train s per epoch (median)", "wall s"]
+    body = []
+    for name, r in record["results"].items():
+        per_epoch = sorted(r["train_seconds_per_epoch"])
+        body.append([name, str(len(r["valid_error_per_epoch"])), str(r["best_epoch"]),
+                     _num(r["best_valid_error"]), _num(r["test_error_at_best"]),
+                     _num(per_epoch[len(per_epoch) // 2], 1), _num(r.get("wall_seconds"), 0)])
+    return "\n".join([f"Data: {record['data']} split {record['sizes']}; {record['floatX']}; "
+                      f"batch {record['batch_size']}; {record['date'][:10]}  ",
+                      f"Method: {record['method']}  ", f"Machine: {_machine(record)}", "",
+                      _table(head, body), "",
+                      f"Test error difference: {record['test_error_difference_points']} points."])
+
+
 def render(path: Path) -> str:
     record = json.loads(path.read_text())
     if str(record.get("schema", "")).startswith("symconv-bench/"):
         body = render_bench(record)
     elif record.get("benchmark") == "tutorial_accuracy":
         body = render_accuracy(record)
+    elif record.get("benchmark") == "fashion_lenet":
+        body = render_fashion(record)
     elif isinstance(record.get("results"), list):
         body = render_generic(record)
     else:
