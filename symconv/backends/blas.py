@@ -67,17 +67,14 @@ def get_num_threads() -> int | None:
 @contextlib.contextmanager
 def num_threads(n: int) -> Iterator[None]:
     """Run the body with NumPy's BLAS limited to ``n`` threads (a no-op without one)."""
-    blas = _numpy_blas()
-    before = [int(get()) for get, _ in blas]
-    if all(b == n for b in before):
-        yield
-        return
-    for (_, set_), b in zip(blas, before):
-        if b != n:
+    restore = []
+    for get, set_ in _numpy_blas():
+        before = int(get())
+        if before != n:
             set_(n)
+            restore.append((set_, before))
     try:
         yield
     finally:
-        for (_, set_), b in zip(blas, before):
-            if b != n:
-                set_(b)
+        for set_, before in restore:
+            set_(before)
