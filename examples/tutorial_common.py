@@ -48,8 +48,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, epochs: int, batch_siz
     parser.add_argument("--epochs", type=int, default=epochs,
                         help=f"maximum number of epochs (default: {epochs})")
     parser.add_argument("--batch-size", type=int,
-                        help=f"minibatch size (default: {batch_size}, or the smallest split's "
-                             "size when that is smaller)")
+                        help=f"minibatch size (default: {batch_size}, or a quarter of the "
+                             "smallest split when that is smaller)")
     parser.set_defaults(default_batch_size=batch_size)
     parser.add_argument("--learning-rate", type=float, default=learning_rate,
                         help=f"SGD step size (default: {learning_rate})")
@@ -200,9 +200,11 @@ def choose_batch_size(args: argparse.Namespace, parts: list) -> int:
                              f"split ({smallest:,} images); use at most {smallest}")
         return args.batch_size
     if args.default_batch_size > smallest:
-        print(f"note: batch size {smallest} instead of the tutorial's "
-              f"{args.default_batch_size}: the smallest split has {smallest:,} images")
-        return smallest
+        # a quarter of the smallest split: a few minibatches per epoch would barely train
+        size = max(1, smallest // 4)
+        print(f"note: batch size {size} instead of the tutorial's {args.default_batch_size}: "
+              f"the smallest split has {smallest:,} images")
+        return size
     return args.default_batch_size
 
 

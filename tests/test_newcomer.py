@@ -57,7 +57,7 @@ def test_default_batch_size_shrinks_to_the_data_and_an_explicit_one_must_fit(
         no_default_data, capsys):
     summary = logistic_sgd.main(["--epochs", "1", "--quiet"])  # tutorial's 600 > 400 valid
     out = capsys.readouterr().out
-    assert "note: batch size 400 instead of the tutorial's 600" in out
+    assert "note: batch size 100 instead of the tutorial's 600" in out
     assert out.splitlines()[0].startswith("data: the MNIST sample shipped in symconv: 1,200")
     assert summary["epochs"] == 1
     for bad, message in (("500", "larger than the smallest split \\(400"),
