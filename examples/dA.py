@@ -68,6 +68,7 @@ class dA:  # noqa: N801  (the tutorial's class name)
 def test_dA(args: argparse.Namespace) -> dict:
     """Train a dA without and with corruption; returns the mean cost of every epoch of both."""
     images, _, source = load_digits(args.data, args.limit)
+    args.batch_size = args.batch_size or args.default_batch_size  # the tutorial's 20
     train_set_x = theano.shared(np.asarray(images, dtype=theano.config.floatX), borrow=True)
     n_train_batches = train_set_x.get_value(borrow=True).shape[0] // args.batch_size
     index = T.lscalar()
