@@ -219,8 +219,6 @@ def main(argv: list[str] | None = None) -> dict:
     check_output("--plot", args.plot, needs_matplotlib=True)
     check_output("--show-filters", args.show_filters, needs_matplotlib=True)
     check_output("--save", args.save)
-    if args.load and not os.path.isfile(args.load):
-        raise SystemExit(f"--load {args.load}: no such file")
     return evaluate_lenet5(args)
 
 
