@@ -97,8 +97,8 @@ def copy_tutorials(code: Path, work: Path) -> None:
         dest.write_text(renamed(text) if src.suffix == ".py" else text, encoding="utf-8")
 
 
-def write_mnist_pickle(path: Path, n_train: int = 1000, n_valid: int = 500,
-                       n_test: int = 500) -> None:
+def write_mnist_pickle(path: Path, n_train: int = 800, n_valid: int = 600,
+                       n_test: int = 600) -> None:
     """mnist.pkl.gz in the tutorials' format, made of the real digits shipped with symconv."""
     from symconv.datasets import load_mnist_sample
     data = load_mnist_sample()
@@ -172,7 +172,7 @@ def run_one(name: str, work: Path, timeout: float) -> dict:
         ok, tail = False, [f"timed out after {timeout:.0f} s"] + \
             str(exc.stdout or "").splitlines()[-3:]
     return {"tutorial": name, "ran": ok, "seconds": round(time.perf_counter() - start, 2),
-            "last_lines": [line[-300:] for line in tail[-8:]]}
+            "last_lines": [line[-200:] for line in tail[-3:]]}
 
 
 def main(argv: list[str] | None = None) -> int:

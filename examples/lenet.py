@@ -118,6 +118,8 @@ def evaluate_lenet5(args: argparse.Namespace) -> dict:
     cost = layer3.negative_log_likelihood(y)
     params = layer0.params + layer1.params + layer2.params + layer3.params
     if args.load:
+        if args.distributed:   # no rank reads the checkpoint while rank 0 may still write it
+            distributed.barrier()
         load_params(args.load, params)
         print(f"loaded parameters from {args.load}")
     dp.broadcast(params)
