@@ -7,6 +7,7 @@ generated the same way.
 """
 from __future__ import annotations
 
+import linecache
 import time
 from typing import Any, Callable, Sequence
 
@@ -73,7 +74,12 @@ class Program:
         namespace: dict[str, Any] = dict(self.env)
         for n, thunk in enumerate(self.thunks):
             namespace[f"k{n}"] = thunk
-        code = compile(self.source, f"<symconv program {id(self):x}>", "exec")
+        filename = f"<symconv program {id(self):x}>"
+        code = compile(self.source, filename, "exec")
+        # NumPy warnings raised by a kernel point at this program's line; with the source in
+        # linecache the warning shows that line, which names the op and the user's line
+        linecache.cache[filename] = (len(self.source), None, self.source.splitlines(True),
+                                     filename)
         exec(code, namespace)
         self.run: Callable = namespace["run"]
         self.code = namespace["run"].__code__
@@ -104,7 +110,7 @@ class Program:
                 line = f"{result} = {call}; _after({n}, {result})"
             else:
                 line = f"{result} = {call}"
-            lines.append(f"    {line}  # {step.node.op.name}")
+            lines.append(f"    {line}  # {step.node.op.name}, created at {step.node.out.trace}")
             if step.free:   # free intermediates at their last use: lower peak memory
                 lines.append(f"    del {', '.join(step.free)}")
         outs, ups = ", ".join(schedule.outputs), ", ".join(schedule.updates)

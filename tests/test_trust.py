@@ -299,3 +299,21 @@ def test_whole_shape_read_from_operands_keeps_the_check():
     got = f(np.ones((2, 3)), np.ones((2, 3)), np.ones(3))
     np.testing.assert_array_equal(got[0], [2, 3])
     np.testing.assert_array_equal(got[1], [2, 3])
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_numpy_warnings_show_the_op_and_the_users_line(fused):
+    import linecache
+    import warnings
+    x = T.dvector("x")
+    y = T.log(x) * 2 if fused else T.log(x)     # the warning must name this line
+    f = symconv.function([x], y)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with np.errstate(divide="warn"):
+            f(np.array([0.0, 1.0]))
+    [w] = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    shown = linecache.getline(w.filename, w.lineno)
+    assert "# log" in shown and "test_trust.py:" in shown
+    line = int(shown.rsplit("test_trust.py:", 1)[1].split()[0])
+    assert "the warning must name this line" in linecache.getline(__file__, line)

@@ -10,6 +10,7 @@ declaring it is an axis of some input checked here, against the output size.
 """
 from __future__ import annotations
 
+import linecache
 from typing import Any
 
 import numpy as np
@@ -72,7 +73,8 @@ def fused_source(node: Node, xp: Any) -> tuple[str, dict[str, Any]]:
                 extra.append(f"out=(out if out is not None else {reuse})")
             elif dead:
                 extra.append(f"out=t{dead[0]}")
-        lines.append(f"    t{j} = f{j}({', '.join(operands + extra)})")
+        lines.append(f"    t{j} = f{j}({', '.join(operands + extra)})  # {name}, of the fused "
+                     f"node created at {node.out.trace}")
     lines.append(f"    return t{final}")
     return "\n".join(lines) + "\n", env
 
@@ -80,5 +82,8 @@ def fused_source(node: Node, xp: Any) -> tuple[str, dict[str, Any]]:
 def fused_lowering(backend: Backend, node: Node) -> Thunk:
     """The fused node as one generated function (accepts ``out=``, see module docstring)."""
     source, env = fused_source(node, backend.xp)
-    exec(compile(source, f"<fused_elemwise {id(node):x}>", "exec"), env)
+    filename = f"<fused_elemwise {id(node):x}>"
+    exec(compile(source, filename, "exec"), env)
+    # a NumPy warning raised here shows this line, which names the op and the user's line
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     return with_broadcast_check(node, env["run"], takes_out=True)
