@@ -94,7 +94,7 @@ FLAGS: dict[str, Flag] = {f.name: f for f in [
 # are accepted with one warning instead of stopping the program.
 THEANO_ONLY_FLAGS = frozenset("""
     allow_gc base_compiledir cast_policy check_stack_trace compiledir compiledir_format
-    compute_test_value compute_test_value_opt cxx cycle_detection deterministic
+    compute_test_value_opt cxx cycle_detection deterministic
     exception_verbosity experimental.local_alloc_elemwise force_device gpu_device_cache_size
     home init_gpu_device int_division linker nocleanup on_shape_error openmp
     openmp_elemwise_minsize optimizer_excluding optimizer_including optimizer_requiring

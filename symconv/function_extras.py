@@ -5,12 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from symconv.graph import SharedVariable, clone_replace
+from symconv.io import Out
 
 
 def _pairs(updates: Any) -> list:
     if updates is None:
         return []
     return list(updates.items()) if hasattr(updates, "items") else list(updates)
+
+
+def _unwrap(outputs: Any) -> Any:
+    """``outputs`` (one, a list or a dict) with ``Out`` wrappers replaced by their variables."""
+    def plain(o: Any) -> Any:
+        return o.variable if isinstance(o, Out) else o
+    if isinstance(outputs, dict):
+        return {k: plain(v) for k, v in outputs.items()}
+    if isinstance(outputs, (list, tuple)):
+        return [plain(o) for o in outputs]
+    return plain(outputs)
 
 
 def copy_function(fn: Any, share_memory: bool = False, swap: dict | None = None,
@@ -31,8 +43,8 @@ def copy_function(fn: Any, share_memory: bool = False, swap: dict | None = None,
     updates = [] if delete_updates else _pairs(spec.get("updates"))
     if delete_updates:   # inputs used only by the updates stay arguments, as in Theano
         spec["on_unused_input"] = "ignore"
-    if swap:
-        outputs = spec.get("outputs")
+    if swap:   # Out() wrappers are dropped: a call returns arrays the caller owns anyway
+        outputs = _unwrap(spec.get("outputs"))
         if isinstance(outputs, dict):
             keys = list(outputs)
             outputs = dict(zip(keys, clone_replace([outputs[k] for k in keys], swap)))

@@ -193,6 +193,12 @@ def test_function_copy_refuses_a_swap_of_another_type():
     np.testing.assert_array_equal(f.copy(swap={a: c})(), [2.0, 2.0])
 
 
+def test_function_copy_swaps_under_out_wrappers():
+    a, c = symconv.shared(np.ones(2)), symconv.shared(np.full(2, 3.0))
+    f = symconv.function([], [symconv.Out(a * 2, borrow=True)])
+    np.testing.assert_array_equal(f.copy(swap={a: c})()[0], [6.0, 6.0])
+
+
 def test_test_values_warn_mode_and_tag_annotations():
     x = T.dvector("x")
     x.tag.note = "kept"

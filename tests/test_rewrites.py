@@ -1,5 +1,7 @@
 """Rewrite rules: each fires on its pattern, not on near-misses, and preserves values;
 the stabilised forms stay finite where the naive graphs overflow."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -239,6 +241,15 @@ def test_rules_leave_near_misses_alone_and_values_unchanged(build, kept, absent,
     assert kept in _ops(f)
     assert absent is None or absent not in _ops(f)
     _agree([x], [out], [rng.uniform(0.1, 0.9, size=(3, 4))])
+
+
+def test_log_one_plus_exp_keeps_a_one_that_sets_the_shape(rng):
+    x = T.drow("x")
+    out = T.log(np.ones((3, 1)) + T.exp(x))   # softplus(x) alone would be a row
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = symconv.function([x], out)
+    assert f(rng.normal(size=(1, 4))).shape == (3, 4)
 
 
 def test_gradient_broadcasts_are_absorbed_by_elementwise_consumers(rng):

@@ -170,7 +170,7 @@ def _positive(var: Variable) -> bool:
 
 
 def _one_plus_exp(var: Variable) -> Variable | None:
-    """x when var = 1 + exp(x) (either order)."""
+    """The exp(x) node's output when var = 1 + exp(x) (either order)."""
     add = _owner_op(var, "add")
     if add is None:
         return None
@@ -282,7 +282,9 @@ def log_one_plus_exp(node: Node) -> Variable | None:
         return None
     for one, other in (add.inputs, reversed(add.inputs)):
         ex = _owner_op(other, "exp")
-        if _is_const(one, 1) and ex is not None:
+        # a 1 of size 1 on every axis: a larger one sets the result's shape, softplus(x) not
+        if (_is_const(one, 1) and all(s == 1 for s in one.type.shape)
+                and ex is not None):
             return E.softplus(ex.inputs[0])
     return None
 

@@ -62,10 +62,6 @@ class ScanSpec:
     def recurrent(self) -> list[int]:
         return [j for j in range(self.n_outs) if self.taps[j]]
 
-    def outer_init_position(self, j: int) -> int:
-        """Position among the outer inputs of output ``j``'s initial buffer."""
-        return 1 + self.n_seqs + self.recurrent.index(j)
-
     @property
     def nonseq_start(self) -> int:
         return 1 + self.n_seqs + len(self.recurrent)
