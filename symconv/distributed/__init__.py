@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from typing import Any, Sequence
 
@@ -73,6 +74,9 @@ def _install_abort_hook(communicator: MPICommunicator) -> None:
         sys.stderr.flush()
         if exc_type is KeyboardInterrupt:
             previous(exc_type, exc, tb)
+        # the launcher forwards this rank's stderr asynchronously and stops forwarding when the
+        # job is aborted: give it a moment, or the message that says why can be lost
+        time.sleep(0.5)
         communicator.comm.Abort(1)
     sys.excepthook = abort
 
