@@ -434,22 +434,36 @@ def graph_inputs(outputs: Iterable[Variable], blockers: Iterable[Variable] = ())
     return [v for v in toposort_vars(outputs, blockers) if v.owner is None or id(v) in blocked]
 
 
+def rebuild(outputs: Sequence[Variable], rule: Callable[["Node", list[Variable]],
+                                                         "Variable | None"] | None = None,
+            replace: dict[Variable, Variable] | None = None) -> list[Variable]:
+    """The outputs' graph with every node rebuilt over rebuilt inputs (originals kept).
+
+    ``replace`` substitutes variables (their own graphs are not visited); ``rule(node,
+    inputs)`` may return a replacement for a node given its rebuilt inputs (None: the same op
+    and parameters, applied anew only if an input changed). Replacements keep the name (unless
+    they have their own) and the creating line of the variable they stand for."""
+    replace = replace or {}
+    memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
+    for var in toposort_vars(outputs, replace.keys()):
+        node = var.owner
+        if id(var) in memo or node is None:
+            continue
+        inputs = [memo.get(id(i), i) for i in node.inputs]
+        new = rule(node, inputs) if rule is not None else None
+        if new is None and any(a is not b for a, b in zip(inputs, node.inputs)):
+            new = apply(node.op, inputs, node.params)
+        if new is not None and new is not var:
+            new.name = new.name or var.name
+            new.trace = var.trace
+            memo[id(var)] = new
+    return [memo.get(id(o), o) for o in outputs]
+
+
 def clone_replace(outputs: Sequence[Variable], replace: dict[Variable, Variable]
                   ) -> list[Variable]:
     """Copies of the outputs' graphs with variables substituted (``givens``); originals kept."""
-    memo: dict[int, Variable] = {id(k): v for k, v in replace.items()}
-    for var in toposort_vars(outputs, replace.keys()):
-        if id(var) in memo or var.owner is None:
-            continue
-        node = var.owner
-        new_inputs = [memo.get(id(i), i) for i in node.inputs]
-        if all(a is b for a, b in zip(new_inputs, node.inputs)):
-            continue
-        new = apply(node.op, new_inputs, node.params)
-        new.name = var.name
-        new.trace = var.trace
-        memo[id(var)] = new
-    return [memo.get(id(o), o) for o in outputs]
+    return rebuild(outputs, replace=replace)
 
 
 def autocast_dtype(value: bool | int | float | complex) -> str:

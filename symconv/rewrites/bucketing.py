@@ -18,11 +18,10 @@ and the extra inputs are dropped (a blocking sequence, one call per bucket).
 from __future__ import annotations
 
 import itertools
-from typing import Callable
 
 import numpy as np
 
-from symconv.graph import Node, Variable, apply, toposort_vars
+from symconv.graph import Node, Variable, apply, rebuild, toposort_vars
 from symconv.ops.collective import (STATE, allreduce, allreduce_start, allreduce_unpack,
                                     allreduce_wait, job_size)
 from symconv.rewrite import register_pass
@@ -69,25 +68,6 @@ def _buckets(nodes: list[Node], cap: int) -> list[list[Node]]:
     return buckets
 
 
-def _rebuild(outputs: list[Variable], rule: Callable[[Node, list[Variable]], Variable | None]
-             ) -> list[Variable]:
-    """The outputs' graph with every node rebuilt over rebuilt inputs; ``rule(node, inputs)``
-    may return a replacement for a node (None: keep the op and its parameters)."""
-    memo: dict[int, Variable] = {}
-    for var in toposort_vars(outputs):
-        node = var.owner
-        if node is None:
-            continue
-        inputs = [memo.get(id(i), i) for i in node.inputs]
-        new = rule(node, inputs)
-        if new is None and any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = apply(node.op, inputs, node.params)
-        if new is not None:
-            new.name = new.name or var.name
-            memo[id(var)] = new
-    return [memo.get(id(o), o) for o in outputs]
-
-
 def _with_site(node: Node, inputs: list[Variable]) -> Variable:
     kw = node.kw
     kw["site"] = next(_sites)
@@ -103,7 +83,7 @@ def bucket_allreduce(outputs: list[Variable]) -> list[Variable]:
         return outputs
     size = job_size()
     if size == 1:       # allreduce(x) -> x: a job of one rank
-        return _rebuild(outputs, lambda n, inputs: inputs[0] if n.op is allreduce else None)
+        return rebuild(outputs, lambda n, inputs: inputs[0] if n.op is allreduce else None)
     planned: dict[int, Variable] = {}
     if size is not None and (STATE.overlap or STATE.bucket_bytes > 0):
         independent = _independent(nodes)
@@ -136,4 +116,4 @@ def bucket_allreduce(outputs: list[Variable]) -> list[Variable]:
         # every other collective gets a site, where its layout is checked once
         found = planned.get(id(node))
         return found if found is not None else _with_site(node, inputs)
-    return _rebuild(outputs, rule)
+    return rebuild(outputs, rule)

@@ -2,7 +2,7 @@
 last rows of outputs whose other steps nobody reads."""
 from __future__ import annotations
 
-from symconv.graph import Variable, apply, graph_inputs, toposort_vars
+from symconv.graph import Variable, apply, graph_inputs, rebuild, toposort_vars
 from symconv.rewrite import register_pass
 from symconv.scan_module.op import ScanSpec, scan_op, scan_out
 
@@ -45,29 +45,23 @@ def scan_prune(outputs: list[Variable]) -> list[Variable]:
     for var in order:
         if var.owner is not None and var.owner.op is scan_out:
             read.setdefault(id(var.owner.inputs[0]), set()).add(var.owner.kw["index"])
-    memo: dict[int, Variable] = {}
-    remap: dict[int, dict[int, int]] = {}
-    for var in order:
-        node = var.owner
-        if node is None:
-            continue
-        inputs = [memo.get(id(i), i) for i in node.inputs]
-        new = None
+    remap: dict[int, dict[int, int]] = {}   # id(new scan) -> old output index -> new
+
+    def rule(node: object, inputs: list[Variable]) -> Variable | None:
         if node.op is scan_op:
-            found = _pruned(node, read.get(id(var), set()))
-            if found is not None:
-                spec, outer, index = found
-                new = apply(scan_op, [memo.get(id(i), i) for i in outer], (("spec", spec),))
-                remap[id(new)] = index
-        elif node.op is scan_out and id(inputs[0]) in remap:
-            new = scan_out(inputs[0], index=remap[id(inputs[0])][node.kw["index"]],
-                           part=node.kw["part"])
-        if new is None and any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = apply(node.op, inputs, node.params)
-        if new is not None:
-            new.name, new.trace = var.name, var.trace
-            memo[id(var)] = new
-    return [memo.get(id(o), o) for o in outputs]
+            found = _pruned(node, read.get(id(node.out), set()))
+            if found is None:
+                return None
+            spec, outer, index = found
+            rebuilt = {id(old): new for old, new in zip(node.inputs, inputs)}
+            new = apply(scan_op, [rebuilt[id(i)] for i in outer], (("spec", spec),))
+            remap[id(new)] = index
+            return new
+        if node.op is scan_out and id(inputs[0]) in remap:
+            return scan_out(inputs[0], index=remap[id(inputs[0])][node.kw["index"]],
+                            part=node.kw["part"])
+        return None
+    return rebuild(outputs, rule)
 
 _LAST = (("int", -1),)
 
@@ -103,33 +97,21 @@ def scan_save_memory(outputs: list[Variable]) -> list[Variable]:
                 _is_last_of(u) for u in users):
             continue
         needs_all.setdefault(id(bundle), set()).add(node.kw["index"])
-    memo: dict[int, Variable] = {}
-    changed = False
-    for var in order:
-        node = var.owner
-        if node is None:
-            continue
-        inputs = [memo.get(id(i), i) for i in node.inputs]
-        new = None
+
+    def rule(node: object, inputs: list[Variable]) -> Variable | None:
         if node.op is scan_op:
             spec = node.kw["spec"]
-            keep = needs_all.get(id(var), set())
+            keep = needs_all.get(id(node.out), set())
             store = [s and j in keep for j, s in enumerate(spec.store_all)]
             if store != spec.store_all:
-                new = apply(scan_op, inputs, (("spec", spec.with_store(store)),))
+                return apply(scan_op, inputs, (("spec", spec.with_store(store)),))
         elif _is_last_of(node):
-            out_node = node.inputs[0].owner
-            bundle = memo.get(id(out_node.inputs[0]), out_node.inputs[0])
-            spec = bundle.owner.kw["spec"]
-            if not spec.store_all[out_node.kw["index"]]:
-                new = scan_out(bundle, index=out_node.kw["index"], part="last")
-        if new is None and any(a is not b for a, b in zip(inputs, node.inputs)):
-            new = apply(node.op, inputs, node.params)
-        if new is not None:
-            new.name, new.trace = var.name, var.trace
-            memo[id(var)] = new
-            changed = True
-    return [memo.get(id(o), o) for o in outputs] if changed else outputs
+            out_node = inputs[0].owner     # the scan_out over the (possibly rebuilt) scan
+            bundle = out_node.inputs[0]
+            if not bundle.owner.kw["spec"].store_all[out_node.kw["index"]]:
+                return scan_out(bundle, index=out_node.kw["index"], part="last")
+        return None
+    return rebuild(outputs, rule)
 
 
 
