@@ -176,26 +176,24 @@ def _build(outs_e, targets, data):
         outs_e = outs_e + [outs_e[0]]
     if update_e and data.draw(st.booleans(), label="return an update value"):
         outs_e = outs_e + [update_e[0]]
-    return sym, shared, env, outs_e, update_e
+    outs = [evaluate(e, env, T) for e in outs_e]
+    updates = list(zip([shared[t] for t in targets], [evaluate(e, env, T) for e in update_e]))
+    return sym, shared, outs_e, update_e, outs, updates
 
 
 @FAST
 @given(graphs, st.integers(0, 2**16))
 def test_random_graphs_agree_across_modes_and_numpy(graph, seed):
     outs_e, targets, data = graph
-    sym, shared, env, outs_e, update_e = _build(outs_e, targets, data)
+    sym, shared, outs_e, update_e, outs, updates = _build(outs_e, targets, data)
     values = _values(seed)
-    ref_env = dict(values)
-    want_outs = [np.asarray(evaluate(e, ref_env, np)) for e in outs_e]
-    want_updates = [np.asarray(evaluate(e, ref_env, np)) for e in update_e]
-    outs = [evaluate(e, env, T) for e in outs_e]
-    upds = [evaluate(e, env, T) for e in update_e]
+    want_outs = [np.asarray(evaluate(e, values, np)) for e in outs_e]
+    want_updates = [np.asarray(evaluate(e, values, np)) for e in update_e]
     inputs = list(sym.values())
     for mode in ("FAST_RUN", "FAST_COMPILE"):
         for k in SHARED:
             shared[k].set_value(values[k])
-        f = symconv.function(inputs, outs, updates=list(zip([shared[t] for t in targets], upds)),
-                             mode=mode, on_unused_input="ignore")
+        f = symconv.function(inputs, outs, updates=updates, mode=mode, on_unused_input="ignore")
         got = f(*[values[k] for k in sym])
         for g, w in zip(got, want_outs):
             assert g.shape == w.shape, mode
@@ -209,25 +207,21 @@ def test_random_graphs_agree_across_modes_and_numpy(graph, seed):
 @given(graphs, st.integers(0, 2**16))
 def test_returned_arrays_alias_nothing(graph, seed):
     outs_e, targets, data = graph
-    sym, shared, env, outs_e, update_e = _build(outs_e, targets, data)
+    sym, shared, _, _, outs, updates = _build(outs_e, targets, data)
     values = _values(seed)
-    outs = [evaluate(e, env, T) for e in outs_e]
-    upds = [evaluate(e, env, T) for e in update_e]
     # a second, in-place-updating function shares the shared variables
     step = symconv.function([], [], updates=[(shared[k], shared[k] * 0.5 + 1) for k in SHARED])
     mode = data.draw(st.sampled_from(["FAST_RUN", "FAST_COMPILE"]), label="mode")
     for k in SHARED:
         shared[k].set_value(values[k])
-    f = symconv.function(list(sym.values()), outs,
-                         updates=list(zip([shared[t] for t in targets], upds)),
-                         mode=mode, on_unused_input="ignore")
+    f = symconv.function(list(sym.values()), outs, updates=updates, mode=mode,
+                         on_unused_input="ignore")
     args = [values[k] for k in sym]
     first = f(*args)
     for a in first:
         assert isinstance(a, np.ndarray) and a.flags.writeable and 0 not in a.strides[:a.ndim]\
             or a.size <= 1
     saved = [a.copy() for a in first]
-    shared_saved = {k: shared[k].get_value() for k in SHARED}
     second = f(*args)           # a later call (and its updates) changes no earlier result
     step()                      # nor does another function's in-place update
     for a, s in zip(first, saved):

@@ -1,25 +1,14 @@
 """Gradients through scan (backpropagation through time) against finite differences and
 Theano's reference values: taps, several outputs, truncate_gradient, until, nested scans,
 and gradients of gradients (the backward loop is a scan too)."""
-import json
-import pathlib
-
 import numpy as np
 import pytest
 
 import symconv
 import symconv.tensor as T
 from symconv.scan_module import until
+from tests.test_scan import REF, _strict_rewrites  # noqa: F401  (the fixture is autouse)
 from tests.util import check_grad
-
-REF = json.loads((pathlib.Path(__file__).parent / "fixtures" /
-                  "scan_theano_reference.json").read_text())
-
-
-@pytest.fixture(autouse=True)
-def _strict_rewrites():
-    with symconv.config.change_flags(on_opt_error="raise"):
-        yield
 
 
 def _rnn(x, h0, w, truncate=-1):

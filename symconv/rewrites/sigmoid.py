@@ -10,7 +10,7 @@ from __future__ import annotations
 from symconv.graph import Node, Variable
 from symconv.ops import elemwise as E
 from symconv.rewrite import register
-from symconv.rewrites.stabilize import _is_const, _owner_op
+from symconv.rewrites.stabilize import _is_one, _one_plus_exp, _owner_op
 
 
 def _negated(t: Variable) -> Variable:
@@ -25,23 +25,6 @@ def _negated(t: Variable) -> Variable:
             return E.add(inner.inputs[0], sub.inputs[1])
         return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
     return E.neg(t)
-
-
-def _is_one(var: Variable) -> bool:
-    """A constant 1 that cannot set the shape of a result (every axis of size 1)."""
-    return _is_const(var, 1) and all(s == 1 for s in var.type.shape)
-
-
-def _one_plus_exp(var: Variable) -> Variable | None:
-    """t where var is 1 + exp(t) or exp(t) + 1."""
-    add = _owner_op(var, "add")
-    if add is None:
-        return None
-    for one, other in (add.inputs, tuple(reversed(add.inputs))):
-        ex = _owner_op(other, "exp")
-        if ex is not None and _is_one(one):
-            return ex.inputs[0]
-    return None
 
 
 @register("stabilize", ops=["true_div"])

@@ -26,6 +26,23 @@ def _is_const(var: Variable, value: float) -> bool:
     return isinstance(var, Constant) and var.data.size >= 1 and bool(np.all(var.data == value))
 
 
+def _is_one(var: Variable) -> bool:
+    """A constant 1 that cannot set the shape of a result (every axis of size 1)."""
+    return _is_const(var, 1) and all(s == 1 for s in var.type.shape)
+
+
+def _one_plus_exp(var: Variable) -> Variable | None:
+    """t where var is 1 + exp(t) or exp(t) + 1 (with a 1 that sets no shape)."""
+    add = _owner_op(var, "add")
+    if add is None:
+        return None
+    for one, other in (add.inputs, tuple(reversed(add.inputs))):
+        ex = _owner_op(other, "exp")
+        if ex is not None and _is_one(one):
+            return ex.inputs[0]
+    return None
+
+
 @register("stabilize", ops=["log"])
 def log_softmax(node: Node) -> Variable | None:
     # log(softmax(x)) -> logsoftmax(x)
@@ -169,8 +186,8 @@ def _positive(var: Variable) -> bool:
         _owner_op(sub.inputs[1], "sigmoid") is not None
 
 
-def _one_plus_exp(var: Variable) -> Variable | None:
-    """The exp(x) node's output when var = 1 + exp(x) (either order)."""
+def _exp_of_one_plus_exp(var: Variable) -> Variable | None:
+    """The exp(x) node's output when var = 1 + exp(x) (either order; any constant 1)."""
     add = _owner_op(var, "add")
     if add is None:
         return None
@@ -202,7 +219,7 @@ def cancel_positive_division(node: Node) -> Variable | None:
         if _positive(p) and id(p) in ids:
             drop, keep = ids.index(id(p)), a
         else:
-            ex = _one_plus_exp(p)
+            ex = _exp_of_one_plus_exp(p)
             if ex is None or id(ex) not in ids:
                 continue
             drop, keep = ids.index(id(ex)), a * E.sigmoid(ex.owner.inputs[0])
@@ -234,7 +251,7 @@ def _cancels(term: Variable, ids: list[int]) -> bool:
         if div is None:
             continue
         p = div.inputs[1]
-        ex = _one_plus_exp(p)
+        ex = _exp_of_one_plus_exp(p)
         if (_positive(p) and id(p) in ids) or (ex is not None and id(ex) in ids):
             return True
     return False
@@ -276,17 +293,9 @@ def log_one_minus_sigmoid(node: Node) -> Variable | None:
 
 @register("stabilize", ops=["log"])
 def log_one_plus_exp(node: Node) -> Variable | None:
-    # log(1 + exp(x)) -> softplus(x)   (either operand order)
-    add = _owner_op(node.inputs[0], "add")
-    if add is None:
-        return None
-    for one, other in (add.inputs, reversed(add.inputs)):
-        ex = _owner_op(other, "exp")
-        # a 1 of size 1 on every axis: a larger one sets the result's shape, softplus(x) not
-        if (_is_const(one, 1) and all(s == 1 for s in one.type.shape)
-                and ex is not None):
-            return E.softplus(ex.inputs[0])
-    return None
+    # log(1 + exp(x)) -> softplus(x)   (either operand order; a larger 1 would set the shape)
+    t = _one_plus_exp(node.inputs[0])
+    return E.softplus(t) if t is not None else None
 
 
 @register("stabilize", ops=["log1p"])
