@@ -223,6 +223,21 @@ def test_default_update_and_no_default_updates():
     assert (s.get_value(), u.get_value()) == (-2.0, 101.0)
 
 
+@pytest.mark.parametrize("streams", [MRG_RandomStreams, RandomStreams])
+def test_copy_without_updates_keeps_the_streams_default_updates(streams):
+    # Theano 1.0.5: copy(delete_updates=True) drops the explicit updates only; the draws of
+    # the copy still advance the stream (checked under Theano with both stream classes)
+    r, c = streams(7), symconv.shared(np.float64(0.0))
+    f = symconv.function([], r.uniform((3,)), updates=[(c, c + 1)])
+    g = f.copy(delete_updates=True)
+    first, second = g(), g()
+    assert not np.array_equal(first, second)
+    assert c.get_value() == 0.0
+    fresh = symconv.function([], streams(7).uniform((3,)))
+    np.testing.assert_array_equal(first, fresh())
+    np.testing.assert_array_equal(second, fresh())
+
+
 def test_no_default_updates_repeats_draws():
     r = MRG_RandomStreams(5)
     u = r.uniform((3,))
