@@ -9,8 +9,8 @@ import numpy as np
 
 from symconv.config import config
 from symconv.executor import Program, view_root
-from symconv.graph import (Constant, SharedVariable, Variable, as_tensor_variable, clone_replace,
-                           graph_inputs, is_literal)
+from symconv.graph import (Constant, SharedVariable, Variable, apply, as_tensor_variable,
+                           clone_replace, graph_inputs, is_literal, rebuild)
 from symconv.io import In, Out
 from symconv.values import filter_value
 
@@ -44,6 +44,19 @@ def _mode_settings(mode: Any, profile: bool) -> tuple[str, str | None]:
     if profile:
         instrument = "profile"
     return optimizer, instrument
+
+
+def _adopt_mode(graph: list[Variable], mode: Any) -> list[Variable]:
+    """``graph`` with every op that compiles an inner graph (scan) and has no mode of its own
+    given ``mode``, the function's (None: config.mode, which such ops read anyway)."""
+    if mode is None:
+        return graph
+
+    def rule(node: Any, inputs: list[Variable]) -> Variable | None:
+        adopt = getattr(node.op, "adopt_mode", None)
+        params = adopt(node, mode) if adopt is not None else None
+        return None if params is None else apply(node.op, inputs, params)
+    return rebuild(graph, rule)
 
 
 def _as_pairs(value: Any, what: str) -> list[tuple[Any, Any]]:
@@ -480,7 +493,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
 
     optimizer, instrument = _mode_settings(mode, bool(profile if profile is not None
                                                       else config.profile))
-    graph = rewrite_graph(graph, optimizer)
+    graph = _adopt_mode(rewrite_graph(graph, optimizer), mode)
     outs, ups = graph[:len(out_list)], graph[len(out_list):]
     shared_vars, seen = [], set()
     for var in graph_inputs(graph, inputs) + targets:

@@ -230,6 +230,27 @@ def test_step_errors_name_the_user_line_and_the_step(rng):
         f(rng.normal(size=(3, 2)), rng.normal(size=(3, 3)))
 
 
+def _scan_modes(f) -> list:
+    return [n.kw["spec"].mode for n in f.maker.fgraph.toposort() if n.op.name == "scan"]
+
+
+def test_the_step_is_compiled_in_the_functions_mode_unless_scan_has_its_own():
+    # Theano: scan(mode=None) computes a step as the entire function does
+    x = T.dvector("x")
+    logs, _ = symconv.scan(lambda a: T.log(a) * 2, sequences=[x])
+    guarded = symconv.function([x], logs.sum(), mode="NanGuardMode")
+    assert _scan_modes(guarded) == ["NanGuardMode"]
+    # the NaN is caught inside the step, at its op, not when the loop's result comes out
+    with pytest.raises(FloatingPointError, match=r"(?s)scan scan_fn, step 1:.*log"), \
+            np.errstate(invalid="ignore"):
+        guarded(np.array([1.0, -1.0, 2.0]))
+    assert _scan_modes(symconv.function([x], logs.sum())) == [None]       # config.mode
+    own, _ = symconv.scan(lambda a: T.log(a) * 2, sequences=[x], mode="FAST_COMPILE")
+    assert _scan_modes(symconv.function([x], own.sum(), mode="NanGuardMode")) == ["FAST_COMPILE"]
+    np.testing.assert_allclose(symconv.function([x], logs, mode="FAST_COMPILE")([1.0, 2.0]),
+                               2 * np.log([1.0, 2.0]))
+
+
 def test_shape_change_between_steps_is_an_error():
     v = T.dvector("v")
     out, _ = symconv.scan(lambda n: T.arange(n, dtype="float64") * v[0], sequences=T.arange(1, 4))

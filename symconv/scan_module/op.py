@@ -92,6 +92,11 @@ class ScanSpec:
                         self.kinds, self.n_nonseqs, self.as_while, self.truncate_gradient,
                         self.name, self.mode, store_all)
 
+    def with_mode(self, mode: Any) -> "ScanSpec":
+        return ScanSpec(self.inner_inputs, self.inner_outputs, self.n_seqs, self.taps,
+                        self.kinds, self.n_nonseqs, self.as_while, self.truncate_gradient,
+                        self.name, mode, self.store_all)
+
     # ---- running ----------------------------------------------------------------------------
     def runner(self, backend: Any) -> Any:
         """The compiled loop for ``backend`` (the inner graph is compiled once, on first use)."""
@@ -164,6 +169,17 @@ scan_op = Op("scan", _scan_infer, _scan_kernel, _scan_grad,
 scan_op.sum_grads = list       # the gradient rule takes every output's seed, not their sum
 scan_op.foldable = False       # never constant-folded: its value is not an array
 scan_op.inner_outputs = lambda node: node.kw["spec"].inner_outputs   # for debugprint
+
+
+def _adopt_mode(node: Any, mode: Any) -> tuple | None:
+    """The params of a scan compiled by a function of ``mode``: a scan without a mode of its
+    own compiles its step as the function that runs it (Theano: mode=None is "the mode of the
+    entire function")."""
+    spec = node.kw["spec"]
+    return None if spec.mode is not None else (("spec", spec.with_mode(mode)),)
+
+
+scan_op.adopt_mode = _adopt_mode
 
 # ---- scan_out: one output of a scan -------------------------------------------------------
 
