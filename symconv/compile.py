@@ -46,7 +46,7 @@ def _mode_settings(mode: Any, profile: bool) -> tuple[str, str | None]:
     return optimizer, instrument
 
 
-def _adopt_mode(graph: list[Variable], mode: Any) -> list[Variable]:
+def adopt_mode(graph: list[Variable], mode: Any) -> list[Variable]:
     """``graph`` with every op that compiles an inner graph (scan) and has no mode of its own
     given ``mode``, the function's (None: config.mode, which such ops read anyway)."""
     if mode is None:
@@ -493,7 +493,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
 
     optimizer, instrument = _mode_settings(mode, bool(profile if profile is not None
                                                       else config.profile))
-    graph = _adopt_mode(rewrite_graph(graph, optimizer), mode)
+    graph = adopt_mode(rewrite_graph(graph, optimizer), mode)
     outs, ups = graph[:len(out_list)], graph[len(out_list):]
     shared_vars, seen = [], set()
     for var in graph_inputs(graph, inputs) + targets:

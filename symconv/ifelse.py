@@ -14,26 +14,34 @@ class IfElseSpec:
     Compared by identity."""
 
     def __init__(self, inputs: list[Variable], then_out: Variable, else_out: Variable,
-                 name: str | None) -> None:
+                 name: str | None, mode: Any = None) -> None:
         self.inputs, self.then_out, self.else_out, self.name = inputs, then_out, else_out, name
+        self.mode = mode     # None: config.mode
         self._programs: dict[Any, tuple] = {}
+
+    def with_mode(self, mode: Any) -> "IfElseSpec":
+        return IfElseSpec(self.inputs, self.then_out, self.else_out, self.name, mode)
 
     def programs(self, backend: Any) -> tuple:
         """(then, else) steps compiled for ``backend`` by the function pipeline, once."""
         found = self._programs.get(backend.name)
         if found is None:
-            from symconv.compile import _mode_settings
+            from symconv.compile import _mode_settings, adopt_mode
             from symconv.executor import Program
             from symconv.rewrite import rewrite_graph
-            optimizer, instrument = _mode_settings(None, False)
-            found = tuple(Program(self.inputs, [], rewrite_graph([out], optimizer), [], backend,
-                                  instrument)
+            optimizer, instrument = _mode_settings(self.mode, False)
+            found = tuple(Program(self.inputs, [],
+                                  adopt_mode(rewrite_graph([out], optimizer), self.mode), [],
+                                  backend, instrument)
                           for out in (self.then_out, self.else_out))
             self._programs[backend.name] = found
         return found
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_programs": {}}
+        return {**self.__dict__, "_programs": {}, "mode": getattr(self.mode, "name", self.mode)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"mode": None, **state})
 
     def __repr__(self) -> str:
         return self.name or "ifelse"
@@ -86,6 +94,8 @@ ifelse_op = Op("ifelse", _infer, _kernel, _grad,
                doc="Lazy conditional: the result of the branch the scalar condition selects.")
 ifelse_op.foldable = False   # folding would evaluate the branch the condition does not pick
 ifelse_op.inner_outputs = lambda node: [node.kw["spec"].then_out, node.kw["spec"].else_out]
+# the branches are compiled in the mode of the function that runs them
+ifelse_op.adopt_mode = lambda node, mode: (("spec", node.kw["spec"].with_mode(mode)),)
 
 
 def _one(cond: Variable, then_branch: Any, else_branch: Any, name: str | None) -> Variable:

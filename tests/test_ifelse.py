@@ -78,3 +78,17 @@ def test_pickled_function_with_ifelse():
     g = pickle.loads(pickle.dumps(f))
     np.testing.assert_allclose(g(1.0, np.zeros(2)), [1.0, 1.0])
     np.testing.assert_allclose(g(-1.0, np.ones(2)), [-1.0, -1.0])
+
+
+def test_branches_are_compiled_in_the_functions_mode_also_inside_a_scan():
+    c, x = T.dscalar("c"), T.dvector("x")
+    chosen = ifelse(c > 0, T.log(x) * 3, x)
+    guarded = symconv.function([c, x], chosen, mode="NanGuardMode")
+    with pytest.raises(FloatingPointError, match=r"(?s)produced NaN.*log"), \
+            np.errstate(invalid="ignore"):
+        guarded(1.0, np.array([-1.0]))
+    np.testing.assert_allclose(guarded(-1.0, np.array([-1.0])), [-1.0])
+    steps, _ = symconv.scan(lambda v: ifelse(v < 0, T.log(v) * 3, v), sequences=x)
+    with pytest.raises(FloatingPointError, match=r"(?s)scan scan_fn, step 0.*produced NaN.*log"), \
+            np.errstate(invalid="ignore"):
+        symconv.function([x], steps, mode="NanGuardMode")(np.array([-1.0]))

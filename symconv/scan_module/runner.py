@@ -15,12 +15,12 @@ class ScanRunner:
     (rewrites, fusion, schedule, buffer reuse), called directly without argument checks."""
 
     def __init__(self, spec: ScanSpec, backend: Any) -> None:
-        from symconv.compile import _mode_settings
+        from symconv.compile import _mode_settings, adopt_mode
         from symconv.executor import Program
         from symconv.rewrite import rewrite_graph
         self.spec, self.backend = spec, backend
         optimizer, instrument = _mode_settings(spec.mode, False)
-        outputs = rewrite_graph(spec.inner_outputs, optimizer)
+        outputs = adopt_mode(rewrite_graph(spec.inner_outputs, optimizer), spec.mode)
         self.program = Program(spec.inner_inputs, [], outputs, [], backend, instrument)
         self.name = spec.name or "scan_fn"
         self.history = [spec.init_len(j) for j in range(spec.n_outs)]
