@@ -141,6 +141,21 @@ def case_grad_of_argmax_cost(th, T):
             _f(th, [x], T.grad(T.max(x) * T.argmax(x), x), np.array([1., 3., 2.]))]
 
 
+def case_relu_values_and_gradients(th, T):
+    """T.nnet.relu is 0.5 * (x + |x|) (leaky: f1 x + f2 |x|): its gradient at 0 is 0.5.
+    Leaky slopes in float64 only: Theano without a C compiler (as recorded) evaluates fused
+    float32 expressions in float64, so its float32 last bits are not those of its C code."""
+    out = []
+    for dtype, alphas in (("float32", (0,)), ("float64", (0, 0.01, 0.3))):
+        x = T.vector("x", dtype=dtype)
+        xv = np.array([-2.5, -1e-3, 0.0, 1e-3, 0.7, 3.0], dtype=dtype)
+        for alpha in alphas:
+            # a NumPy alpha: a Python float is weakly typed in symconv (on purpose)
+            y = T.nnet.relu(x, np.float64(alpha) if alpha else 0)
+            out += _f(th, [x], [y, T.grad(y.sum(), x)], xv)
+    return out
+
+
 # ---- items 8-9 ----------------------------------------------------------------------------
 
 def case_typed_constructors_are_types(th, T):

@@ -19,11 +19,15 @@ def hard_sigmoid(x: Any) -> Variable:
 
 
 def relu(x: Any, alpha: float | Any = 0) -> Variable:
-    """max(x, 0), or x for x > 0 and ``alpha * x`` otherwise (leaky ReLU)."""
+    """max(x, 0), or x for x > 0 and ``alpha * x`` otherwise (leaky ReLU).
+
+    Theano's formulation, so values and gradients are Theano's: ``0.5 * (x + |x|)``, whose
+    gradient at 0 is 0.5, and ``f1 * x + f2 * |x|`` with ``f1, f2 = (1 +- alpha) / 2``."""
     x = as_tensor_variable(x)
     if isinstance(alpha, (int, float)) and alpha == 0:
-        return switch(x > 0, x, 0)
-    return switch(x > 0, x, alpha * x)
+        return 0.5 * (x + abs(x))
+    alpha = as_tensor_variable(alpha)
+    return 0.5 * (1 + alpha) * x + 0.5 * (1 - alpha) * abs(x)
 
 
 def elu(x: Any, alpha: float = 1) -> Variable:
