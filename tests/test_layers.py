@@ -23,7 +23,8 @@ LAYERS = [
      "symconv.shared", "symconv.profiling", "symconv.function_extras", "symconv.test_value"],
     # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
-     "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar"],
+     "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar",
+     "symconv.builders"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]

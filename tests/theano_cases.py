@@ -156,6 +156,58 @@ def case_relu_values_and_gradients(th, T):
     return out
 
 
+# ---- OpFromGraph ---------------------------------------------------------------------------
+
+def case_op_from_graph_doc_examples(th, T):
+    """doc/library/compile/opfromgraph.txt: two calls in one graph, a shared variable inside."""
+    x, y, z = T.scalars("xyz")
+    op = th.OpFromGraph([x, y, z], [x + y * z])
+    e2 = op(x, y, z) + op(z, y, x)
+    a, b, c = T.dmatrices("abc")
+    s = th.shared(np.arange(4.0).reshape(2, 2) / 3)
+    op2 = th.OpFromGraph([a, b, c], [a + b * c + s])
+    e3 = op2(a, b, c).sum() * op2(c, b, a).sum()
+    m = [np.array([[1.0, -2.0], [0.5, 3.0]]) * k for k in (1, 2, 3)]
+    return (_f(th, [x, y, z], [e2] + T.grad(e2, [x, y, z]), 2.0, 3.0, 4.0)
+            + _f(th, [a, b, c], [e3] + T.grad(e3, [a, b, c, s]), *m))
+
+
+def case_op_from_graph_grad_overrides(th, T):
+    """Per-input overrides ('default' or a callable) and a callable for all inputs."""
+    x, y, z = T.scalars("xyz")
+
+    def rescale_dy(inps, grads):
+        return inps[2] * 2 * grads[0]
+    op = th.OpFromGraph([x, y, z], [x + y * z], grad_overrides=["default", rescale_dy,
+                                                                "default"])
+    e2 = op(x, y, z) * 3
+    u, v = T.dvectors("uv")
+    both = th.OpFromGraph([u, v], [u * v, u + v],
+                          grad_overrides=lambda i, g: [g[0] * i[1] * 2 + g[1], g[0] * i[0]])
+    p, q = both(u, v)
+    cost = (p * np.array([1.0, -1.0, 2.0])).sum() + (3 * q).sum()
+    uv = (np.array([1.0, 2.0, -3.0]), np.array([0.5, -1.5, 4.0]))
+    return (_f(th, [x, y, z], T.grad(e2, [x, y, z]), 2.0, 3.0, 4.0)
+            + _f(th, [u, v], [p, q] + T.grad(cost, [u, v]), *uv))
+
+
+def case_op_from_graph_lop_overrides_and_nesting(th, T):
+    u, v = T.dvectors("uv")
+    scaled = th.OpFromGraph([u], [T.tanh(u)],
+                            lop_overrides=lambda i, o, g: [g[0] * (1 - o[0] ** 2) * 10])
+    inner = th.OpFromGraph([u, v], [u * v + 1])
+    outer = th.OpFromGraph([u, v], [inner(u, v) * inner(v, u)])
+    cost = scaled(u).sum() + outer(u, v).sum()
+    uv = (np.array([0.3, -1.2]), np.array([2.0, 0.25]))
+    return _f(th, [u, v], [cost] + T.grad(cost, [u, v]), *uv)
+
+
+def case_op_from_graph_wrong_arguments(th, T):
+    x, y = T.dscalars("xy")
+    op = th.OpFromGraph([x, y], [x * y])
+    return op(x)
+
+
 # ---- items 8-9 ----------------------------------------------------------------------------
 
 def case_typed_constructors_are_types(th, T):
