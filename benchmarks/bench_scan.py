@@ -6,7 +6,9 @@
 (b) per-step overhead: a scan whose step is one small elementwise op (``h + x_t`` on 4
     floats, 1000 steps), in microseconds per step, against a PyTorch loop doing the same op.
 
-JAX is not installed on the benchmark machine, so its column is absent.
+With JAX installed, a third column: the same step as one ``jax.jit`` function around
+``jax.lax.scan`` and ``jax.grad`` (XLA compiles the loop; the updated parameters are returned,
+as JAX has no mutable state).
 Usage: ``python benchmarks/bench_scan.py [--repeats N] [--out PATH]``; writes
 benchmarks/results/scan_cpu.json.
 """
@@ -27,6 +29,12 @@ import symconv.tensor as T  # noqa: E402
 from symconv.bench.measure import environment, interleaved  # noqa: E402
 
 import torch  # noqa: E402
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError:
+    jax = None
 
 HIDDEN, N_IN, BATCH, STEPS, LR = 128, 128, 32, 100, 0.01
 
@@ -70,11 +78,42 @@ def torch_rnn_step(init: dict[str, np.ndarray]):
     return step
 
 
+def jax_rnn_step(init: dict[str, np.ndarray]):
+    """The step as one jitted function; the parameters are carried between calls."""
+    def cost_of(params, x, h0):
+        w, u, b = params
+
+        def body(h, x_t):
+            h = jnp.tanh(x_t @ w + h @ u + b)
+            return h, h
+        _, hs = jax.lax.scan(body, h0, x)
+        return jnp.mean(hs ** 2)
+
+    @jax.jit
+    def update(params, x, h0):
+        cost, grads = jax.value_and_grad(cost_of)(params, x, h0)
+        return cost, tuple(p - LR * g for p, g in zip(params, grads))
+
+    state = [tuple(jnp.asarray(v) for v in init.values())]
+
+    def step(x, h0) -> float:
+        cost, state[0] = update(state[0], x, h0)
+        return cost.block_until_ready()
+    return step
+
+
 def check_same_model(init: dict[str, np.ndarray], xs: np.ndarray, h0: np.ndarray) -> float:
-    """Largest difference of the two implementations' costs over three SGD steps."""
+    """Largest difference of the implementations' costs over three SGD steps."""
     f, g = symconv_rnn_step(init), torch_rnn_step(init)
     xt, ht = torch.from_numpy(xs), torch.from_numpy(h0)
-    return max(abs(float(f(xs, h0)) - g(xt, ht)) for _ in range(3))
+    j = jax_rnn_step(init) if jax is not None else None
+    diffs = []
+    for _ in range(3):
+        mine = float(f(xs, h0))
+        diffs.append(abs(mine - g(xt, ht)))
+        if j is not None:
+            diffs.append(abs(mine - float(j(xs, h0))))
+    return max(diffs)
 
 
 def openblas_info() -> list[dict]:
@@ -94,12 +133,17 @@ def run(repeats: int) -> list[dict]:
     diff = check_same_model(init, xs, h0)
     f, g = symconv_rnn_step(init), torch_rnn_step(init)
     xt, ht = torch.from_numpy(xs), torch.from_numpy(h0)
-    res = interleaved({"symconv": lambda: f(xs, h0), "torch": lambda: g(xt, ht)}, repeats)
+    peers = {"symconv": lambda: f(xs, h0), "torch": lambda: g(xt, ht)}
+    if jax is not None:
+        j, xj, hj = jax_rnn_step(init), jnp.asarray(xs), jnp.asarray(h0)
+        peers["jax"] = lambda: j(xj, hj)
+    res = interleaved(peers, repeats)
     rows = [{"case": "tanh_rnn_forward_bptt_sgd", "hidden": HIDDEN, "n_in": N_IN,
              "batch": BATCH, "steps": STEPS, "max_cost_difference": diff,
-             "symconv_ms": round(res["symconv"].median_ms, 3),
-             "torch_ms": round(res["torch"].median_ms, 3),
+             **{f"{name}_ms": round(t.median_ms, 3) for name, t in res.items()},
              "ratio": round(res["symconv"].median_ms / res["torch"].median_ms, 3)}]
+    if jax is not None:
+        rows[-1]["ratio_to_jax"] = round(res["symconv"].median_ms / res["jax"].median_ms, 3)
     print(rows[-1], flush=True)
 
     n = 1000
@@ -115,11 +159,18 @@ def run(repeats: int) -> list[dict]:
             acc = acc + xtv[t]
         return acc
 
-    res = interleaved({"symconv": lambda: tiny(xv, hv), "torch": torch_loop}, repeats)
+    peers = {"symconv": lambda: tiny(xv, hv), "torch": torch_loop}
+    if jax is not None:
+        jax_loop = jax.jit(lambda x, h: jax.lax.scan(lambda a, x_t: (a + x_t, None), h, x)[0])
+        xjv, hjv = jnp.asarray(xv), jnp.asarray(hv)
+        peers["jax"] = lambda: jax_loop(xjv, hjv).block_until_ready()
+    res = interleaved(peers, repeats)
     rows.append({"case": "per_step_overhead_one_elementwise_op", "steps": n,
-                 "symconv_us_per_step": round(1e3 * res["symconv"].median_ms / n, 3),
-                 "torch_us_per_step": round(1e3 * res["torch"].median_ms / n, 3),
+                 **{f"{name}_us_per_step": round(1e3 * t.median_ms / n, 3)
+                    for name, t in res.items()},
                  "ratio": round(res["symconv"].median_ms / res["torch"].median_ms, 3)})
+    if jax is not None:
+        rows[-1]["ratio_to_jax"] = round(res["symconv"].median_ms / res["jax"].median_ms, 3)
     print(rows[-1], flush=True)
     return rows
 
@@ -136,6 +187,10 @@ def main() -> None:
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
         torch.set_num_threads(args.threads)
+        if jax is not None:     # XLA's CPU client reads its thread count from this flag
+            import os
+            os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=false "
+                                  f"intra_op_parallelism_threads={args.threads}")
     rows = run(args.repeats)
     result = {"benchmark": "scan: tanh RNN forward+BPTT+SGD and per-step overhead, float32",
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -147,8 +202,9 @@ def main() -> None:
               "threads_limit": args.threads,
               "note": "the machine (2 cores) was shared with other agents while this ran (see "
                       "load_average_1m); under that load multi-threaded BLAS is erratic for "
-                      "both libraries, so both are limited to threads_limit; JAX is not "
-                      "installed here, so it has no column",
+                      "both libraries, so both are limited to threads_limit; ratio is "
+                      "symconv / torch, ratio_to_jax symconv / jax (jit, lax.scan; XLA "
+                      "compiles the whole step)",
               "results": rows}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 
