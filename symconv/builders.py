@@ -192,3 +192,15 @@ def drop_custom_grad(node: Any) -> Variable:
 
 
 __all__ = ["OpFromGraph"]
+
+
+def _register_theano_path() -> None:
+    """``from symconv.compile.builders import OpFromGraph`` works, as Theano's path does."""
+    import sys
+
+    from symconv import compile as _compile
+    _compile.builders = sys.modules[__name__]
+    sys.modules.setdefault("symconv.compile.builders", sys.modules[__name__])
+
+
+_register_theano_path()

@@ -10,6 +10,11 @@ import symconv.tensor as T
 from tests.util import check_grad
 
 
+def test_theanos_import_paths():
+    from symconv.compile.builders import OpFromGraph
+    assert OpFromGraph is symconv.OpFromGraph is symconv.compile.builders.OpFromGraph
+
+
 def _block():
     a, b = T.dmatrices("ab")
     return symconv.OpFromGraph([a, b], [T.tanh(T.dot(a, b)) * a, a.sum() - b])
