@@ -22,19 +22,12 @@ def _shape(value: Any) -> tuple[int, ...]:
 
 
 def _first_nonfinite_step(node: Node, operands: tuple, xp: Any) -> str:
-    """For a fused node: which instruction of its program first made a NaN or Inf."""
+    """For a fused node: the part of its scalar program up to the step that first made a NaN
+    or Inf (the program's interpreter replays it on the same operands)."""
     if node.op.name != "fused_elemwise":
         return ""
-    from symconv.graph import get_op
-    from symconv.ops.fused import FusedProgram
-    program = node.kw["program"]
-    temps: list[Any] = []
-    for j, (name, args, dtype, params) in enumerate(program):
-        values = [operands[k] if kind == "in" else temps[k] for kind, k in args]
-        temps.append(xp.asarray(get_op(name).kernel(xp, *values, **dict(params))))
-        if temps[-1].dtype.kind in "fc" and not bool(xp.isfinite(temps[-1]).all()):
-            return f" (first in its step {FusedProgram(program[:j + 1])!r})"
-    return ""
+    steps = node.kw["program"].first_nonfinite(xp, operands)
+    return f" (first in its step {steps!r})" if steps is not None else ""
 
 
 class Program:

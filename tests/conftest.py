@@ -26,7 +26,7 @@ def _recording_bind(bind, seen: set):
         for node in nodes:
             seen.add(node.op.name)
             if node.op.name == "fused_elemwise":
-                seen.update(step[0] for step in node.kw["program"])
+                seen.update(step.op for step in node.kw["program"].steps)
         return bind(self, nodes)
     return recording
 

@@ -274,7 +274,7 @@ def test_a_missing_barrier_in_a_block_reduction_fails(gpu, monkeypatch, rng):
 
 
 def test_a_launch_with_the_wrong_dtype_fails(gpu):
-    name, source = ew.elemwise_source(ew.program_for_node((T.fvector() * 2).owner), 1)
+    name, source = ew.elemwise_source(ew.program_of((T.fvector() * 2).owner), 1)
     gpu.prepare([(name, source)])
     kernel = gpu.emulator.kernels[name]
     x = np.ones(4)   # float64 where the kernel reads float

@@ -7,7 +7,7 @@ import pytest
 import symconv
 import symconv.tensor as T
 from symconv import schedule
-from symconv.ops.fused import expand
+from symconv.ops.fused import ScalarProgram, Step, fused_elemwise
 from symconv.rewrites.specialize import fuse_elemwise
 
 
@@ -104,6 +104,28 @@ def test_an_undeclared_broadcast_is_refused_by_the_fused_node():
         f(np.ones((3, 4), x.dtype), np.ones((1, 4), x.dtype))
 
 
+def test_the_scalar_program_is_the_fused_nodes_record():
+    x, r = T.matrix("x"), T.row("r")
+    (fused,) = fuse_elemwise([T.tanh(x * r) + T.cast(T.gt(x, 0), x.dtype)])
+    program = fused.owner.kw["program"]
+    assert program.inputs == (x.dtype, r.dtype, x.dtype)          # the constant 0 is an input
+    assert [s.op for s in program.steps] == ["mul", "tanh", "gt", "cast", "add"]
+    assert program.dtype == fused.dtype and program.steps[2].dtype == "bool"
+    a = np.random.default_rng(8).standard_normal((3, 4))
+    b = np.random.default_rng(9).standard_normal((1, 4))
+    steps = list(program.values(np, [a, b, np.zeros((1, 1))]))
+    np.testing.assert_allclose(steps[-1], np.tanh(a * b) + (a > 0))
+    assert [v.dtype.name for v in steps] == [s.dtype for s in program.steps]
+
+
+def test_a_scalar_program_refuses_bad_slots_and_input_dtypes():
+    with pytest.raises(ValueError, match="step 1 \\(exp\\) reads slots \\(2,\\)"):
+        ScalarProgram(("float64",), (Step("neg", (0,), "float64"), Step("exp", (2,), "float64")))
+    program = ScalarProgram(("float64", "float64"), (Step("add", (0, 1), "float64"),))
+    with pytest.raises(TypeError, match="reads inputs of dtypes .*float64.*got .*float32"):
+        fused_elemwise(T.matrix("x"), T.fmatrix("y"), program=program)
+
+
 def _mlp_step(rng: np.random.Generator, compile_):
     floatx = symconv.config.floatX
     x, y = T.matrix("x"), T.ivector("y")
@@ -155,7 +177,7 @@ def test_grad_through_a_fused_node(reference):
     out = T.tanh(x * y + 1) * x
     (fused,) = fuse_elemwise([out])
     assert fused.owner.op.name == "fused_elemwise"
-    assert expand(fused.owner.inputs, fused.owner.kw["program"]).owner.op.name == "mul"
+    assert fused.owner.kw["program"].expand(fused.owner.inputs).owner.op.name == "mul"
     gx, gy = T.grad(fused.sum(), [x, y])
     want = T.grad(out.sum(), [x, y])
     f = reference([x, y], [gx, gy])

@@ -17,7 +17,7 @@ def _ops(f):
     for node in f.program.nodes:
         names.append(node.op.name)
         if node.op.name == "fused_elemwise":
-            names += [instruction[0] for instruction in node.kw["program"]]
+            names += [step.op for step in node.kw["program"].steps]
     return names
 
 

@@ -1,12 +1,13 @@
 """The NumPy (CPU) backend: generic kernels, ufuncs bound directly, checked broadcasting."""
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from symconv.backends.base import Backend, Thunk
-from symconv.graph import Node
+from symconv.graph import Node, Op
 
 
 def broadcast_checks(node: Node) -> list[tuple[int, tuple[int, ...]]]:
@@ -24,29 +25,61 @@ def broadcast_checks(node: Node) -> list[tuple[int, tuple[int, ...]]]:
     return checks
 
 
+def broadcast_check(node: Node) -> Callable[[Sequence[Any], Sequence[int]], None] | None:
+    """``check(arrays, out_shape)``, raising where an input of ``node`` broadcasts an axis its
+    type does not declare broadcastable (Theano's check; every backend runs this one), or None
+    when the types prove it unnecessary."""
+    checks = broadcast_checks(node)
+    if not checks:
+        return None
+    types = [i.type for i in node.inputs]
+    name = node.op.name
+
+    def check(arrays: Sequence[Any], out_shape: Sequence[int]) -> None:
+        for i, axes in checks:
+            got = arrays[i].shape
+            for a in axes:
+                if got[a] == 1 and out_shape[a] != 1:
+                    raise ValueError(_undeclared(name, i, a, got, types[i], out_shape[a]))
+    return check
+
+
+def elementwise_call(xp: Any, op: Op, params: tuple, in_dtypes: Sequence[str], want: str
+                     ) -> tuple[Thunk, str]:
+    """How to compute ``op`` over operands of ``in_dtypes`` as a result of dtype ``want``,
+    found once by probing 0-d operands: ``(fn, how)``, where ``how`` is 'ufunc' (``fn`` is the
+    ufunc and gives ``want`` itself), 'dtype' (the ufunc, called with ``dtype=want``) or
+    'kernel' (``fn(*arrays)`` returns a ``want`` array). Ufuncs take ``out=``."""
+    probe = [xp.ones((), dtype=d) for d in in_dtypes]
+    ufunc_name = getattr(op.kernel, "ufunc", None)
+    with np.errstate(all="ignore"):   # only the probe's dtype matters (arctanh(1) is inf)
+        if ufunc_name:
+            fn = getattr(xp, ufunc_name)
+            if np.dtype(fn(*probe).dtype).name == want:
+                return fn, "ufunc"
+            try:
+                fn(*probe, dtype=want)
+                return fn, "dtype"
+            except TypeError:
+                pass
+        kernel = partial(op.kernel, xp, **dict(params))
+        if np.dtype(xp.asarray(kernel(*probe)).dtype).name == want:
+            return kernel, "kernel"
+
+    def call(*arrays: Any) -> Any:
+        return xp.asarray(kernel(*arrays)).astype(want, copy=False)
+    return call, "kernel"
+
+
 def elemwise_thunk(backend: Backend, node: Node) -> Thunk:
     """An elementwise node as its ufunc (or kernel), with the result dtype forced to the type's
     where NumPy's promotion would differ, and Theano's broadcasting check."""
-    xp = backend.xp
-    ufunc_name = getattr(node.op.kernel, "ufunc", None)
-    fn = getattr(xp, ufunc_name) if ufunc_name else backend.generic_thunk(node)
     want = node.out.type.dtype
-    with np.errstate(all="ignore"):   # the probe's value is unused (arctanh(1) is inf)
-        trial = fn(*[xp.ones((), dtype=i.dtype) for i in node.inputs])
-    if np.dtype(trial.dtype).name != want:
-        inner = fn
-        if ufunc_name:
-            def fn(*arrays: Any, _f=inner, _d=want) -> Any:
-                return _f(*arrays, dtype=_d)
-            try:
-                fn(*[xp.ones((), dtype=i.dtype) for i in node.inputs])
-            except TypeError:
-                def fn(*arrays: Any, _f=inner, _d=want) -> Any:
-                    return _f(*arrays).astype(_d, copy=False)
-        else:
-            def fn(*arrays: Any, _f=inner, _d=want) -> Any:
-                return _f(*arrays).astype(_d, copy=False)
-    return with_broadcast_check(node, fn, takes_out=isinstance(fn, np.ufunc))
+    fn, how = elementwise_call(backend.xp, node.op, node.params,
+                               [i.dtype for i in node.inputs], want)
+    if how == "dtype":
+        fn = partial(fn, dtype=want)
+    return with_broadcast_check(node, fn, takes_out=how == "ufunc")
 
 
 def _undeclared(name: str, i: int, axis: int, got: tuple, type_: Any, size: int) -> str:
@@ -79,22 +112,15 @@ def broadcast_error(node: Node, arrays: list[Any]) -> str | None:
 def with_broadcast_check(node: Node, fn: Thunk, takes_out: bool) -> Thunk:
     """``fn`` followed by Theano's broadcast check of ``node`` (``fn`` itself when the types
     prove it unnecessary); ``accepts_out`` tells the executor whether it may pass ``out=``."""
-    checks = broadcast_checks(node)
-    if not checks:
+    check = broadcast_check(node)
+    if check is None:
         if takes_out and not isinstance(fn, np.ufunc):
             fn.accepts_out = True
         return fn
-    types = [i.type for i in node.inputs]
-    name = node.op.name
 
     def checked(*arrays: Any, out: Any = None) -> Any:
         result = fn(*arrays) if out is None else fn(*arrays, out=out)
-        shape = result.shape
-        for i, axes in checks:
-            got = arrays[i].shape
-            for a in axes:
-                if got[a] == 1 and shape[a] != 1:
-                    raise ValueError(_undeclared(name, i, a, got, types[i], shape[a]))
+        check(arrays, result.shape)
         return result
     checked.accepts_out = takes_out   # the executor may pass a dead buffer (or shared storage)
     return checked

@@ -1,80 +1,52 @@
-"""NumPy lowering of fused_elemwise: the scalar program compiled once into a Python function.
+"""NumPy lowering of fused_elemwise: its scalar program compiled once into a Python function.
 
-Each instruction becomes one ufunc call; a temporary whose last use is an instruction with the
-same dtype and broadcast pattern receives that instruction's result through ``out=``, so the
-node allocates only the temporaries it needs. The final instruction writes into the ``out``
-buffer the executor passes (a dead input of the same dtype and shape), when there is one.
-Theano's broadcast check runs on the fused node's inputs (see ``broadcast_checks``): with every
-input of the output's ndim, any size-1 axis a node of the group would have broadcast without
-declaring it is an axis of some input checked here, against the output size.
+Each step (symconv.ops.fused.Step) becomes one ufunc call, its dtype found by the probe single
+elementwise nodes use (``elementwise_call``); a temporary whose last use is a step with the same
+dtype and broadcast pattern receives that step's result through ``out=``, so the node
+allocates only the temporaries it needs. The final step writes into the ``out`` buffer the
+executor passes (a dead input of the same dtype and shape), when there is one. Theano's
+broadcast check runs on the fused node's inputs (``broadcast_check``): with every input of the
+output's ndim, any size-1 axis a node of the group would have broadcast without declaring it
+is an axis of some input checked here, against the output size.
 """
 from __future__ import annotations
 
 import linecache
 from typing import Any
 
-import numpy as np
-
 from symconv.backends.base import Backend, Thunk
-from symconv.backends.numpy import with_broadcast_check
+from symconv.backends.numpy import elementwise_call, with_broadcast_check
 from symconv.graph import Node, get_op
-from symconv.ops.fused import instruction_types
-
-
-def _caller(xp: Any, name: str, params: tuple, in_dtypes: list[str], want: str
-            ) -> tuple[Any, bool, bool]:
-    """(callable, takes out=, needs dtype=) for one instruction."""
-    op = get_op(name)
-    ufunc_name = getattr(op.kernel, "ufunc", None)
-    trial_args = [xp.ones((), dtype=d) for d in in_dtypes]
-    if ufunc_name:
-        fn = getattr(xp, ufunc_name)
-        with np.errstate(all="ignore"):   # only the probe's dtype matters
-            probe_dtype = np.dtype(fn(*trial_args).dtype).name
-        if probe_dtype == want:
-            return fn, True, False
-        try:
-            fn(*trial_args, dtype=want)
-            return fn, True, True
-        except TypeError:
-            pass
-    kernel, kw = op.kernel, dict(params)
-
-    def call(*arrays: Any) -> Any:
-        return xp.asarray(kernel(xp, *arrays, **kw)).astype(want, copy=False)
-    return call, False, False
+from symconv.ops.fused import ScalarProgram
 
 
 def fused_source(node: Node, xp: Any) -> tuple[str, dict[str, Any]]:
-    """Python source of ``run(i0, i1, ..., out=None)`` and the names it needs."""
-    program = node.kw["program"]
-    types = instruction_types(program, [i.type for i in node.inputs])
-    nin = len(node.inputs)
-    last_use: dict[int, int] = {}
-    for j, (_, args, _, _) in enumerate(program):
-        for kind, k in args:
-            if kind == "tmp":
-                last_use[k] = j
+    """Python source of ``run(i0, i1, ..., out=None)`` computing the node's scalar program,
+    and the names it needs."""
+    program: ScalarProgram = node.kw["program"]
+    nin = len(program.inputs)
+    types = program.types([i.type for i in node.inputs])
+    last_use = program.last_uses()
+    names = [f"i{k}" for k in range(nin)] + [f"t{j}" for j in range(len(program.steps))]
     env: dict[str, Any] = {}
-    lines = [f"def run({', '.join(f'i{k}' for k in range(nin))}, out=None):"]
-    final = len(program) - 1
-    for j, (name, args, want, params) in enumerate(program):
-        in_dtypes = [node.inputs[k].dtype if kind == "in" else program[k][2]
-                     for kind, k in args]
-        fn, takes_out, needs_dtype = _caller(xp, name, params, in_dtypes, want)
+    lines = [f"def run({', '.join(names[:nin])}, out=None):"]
+    final = len(program.steps) - 1
+    for j, step in enumerate(program.steps):
+        fn, how = elementwise_call(xp, get_op(step.op), step.params,
+                                   [program.dtype_of(a) for a in step.args], step.dtype)
         env[f"f{j}"] = fn
-        operands = [f"i{k}" if kind == "in" else f"t{k}" for kind, k in args]
-        extra = [f"dtype={want!r}"] if needs_dtype else []
-        if takes_out and types[j].ndim > 0:    # 0-d ufunc results are NumPy scalars
-            dead = [k for kind, k in args if kind == "tmp" and last_use[k] == j
-                    and types[k] == types[j]]
+        operands = [names[a] for a in step.args]
+        extra = [f"dtype={step.dtype!r}"] if how == "dtype" else []
+        if how != "kernel" and types[j].ndim > 0:    # 0-d ufunc results are NumPy scalars
+            dead = [a - nin for a in step.args if a >= nin and last_use[a] == j
+                    and types[a - nin] == types[j]]
             if j == final:
                 reuse = f"t{dead[0]}" if dead else "None"
                 extra.append(f"out=(out if out is not None else {reuse})")
             elif dead:
                 extra.append(f"out=t{dead[0]}")
-        lines.append(f"    t{j} = f{j}({', '.join(operands + extra)})  # {name}, of the fused "
-                     f"node created at {node.out.trace}")
+        lines.append(f"    t{j} = f{j}({', '.join(operands + extra)})  # {step.op}, of the "
+                     f"fused node created at {node.out.trace}")
     lines.append(f"    return t{final}")
     return "\n".join(lines) + "\n", env
 

@@ -9,7 +9,7 @@ output's ndim.
 from __future__ import annotations
 
 from symconv.graph import Node, Variable, apply, toposort_vars
-from symconv.ops.fused import FusedProgram, fused_elemwise
+from symconv.ops.fused import ScalarProgram, Step, fused_elemwise
 from symconv.rewrite import register_pass
 
 
@@ -40,22 +40,21 @@ def _groups(order: list[Variable], outputs: list[Variable]) -> dict[int, int]:
 
 def _fuse(members: list[Variable], memo: dict[int, Variable]) -> Variable:
     """One fused node computing the last member from the group's external inputs."""
-    position = {id(v): j for j, v in enumerate(members)}
+    inside = {id(v) for v in members}
     inputs: list[Variable] = []
-    input_index: dict[int, int] = {}
-    program = []
+    slot: dict[int, int] = {}
     for var in members:
-        args = []
         for inp in var.owner.inputs:
-            if id(inp) in position:
-                args.append(("tmp", position[id(inp)]))
-                continue
-            if id(inp) not in input_index:
-                input_index[id(inp)] = len(inputs)
+            if id(inp) not in slot and id(inp) not in inside:
+                slot[id(inp)] = len(inputs)
                 inputs.append(memo.get(id(inp), inp))
-            args.append(("in", input_index[id(inp)]))
-        program.append((var.owner.op.name, tuple(args), var.dtype, var.owner.params))
-    return apply(fused_elemwise, inputs, (("program", FusedProgram(program)),))
+    steps = []
+    for j, var in enumerate(members):
+        args = tuple(slot[id(inp)] for inp in var.owner.inputs)
+        steps.append(Step(var.owner.op.name, args, var.dtype, var.owner.params))
+        slot[id(var)] = len(inputs) + j
+    program = ScalarProgram(tuple(v.dtype for v in inputs), tuple(steps))
+    return apply(fused_elemwise, inputs, (("program", program),))
 
 
 @register_pass("specialize")

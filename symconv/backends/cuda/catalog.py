@@ -23,10 +23,7 @@ INDEXES = tuple(elemwise.INDEX_TYPES)
 
 def elemwise_sources(node: Node) -> Iterator[Source]:
     """Elementwise (or fused) kernels: every collapsed rank, index width and scalar mask."""
-    if node.op.name == "fused_elemwise":
-        program = elemwise.program_for_fused(node)
-    else:
-        program = elemwise.program_for_node(node)
+    program = elemwise.program_of(node)
     if not elemwise.supported(program):
         return
     # by value: size-1 constants, and 0-d inputs that are host values at run time (sizes,

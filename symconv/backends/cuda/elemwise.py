@@ -1,54 +1,26 @@
 """Elementwise kernels: a scalar program (one op, or a fused chain of them) -> one CUDA kernel.
 
-A `ScalarProgram` lists the program's input dtypes and its steps; each step applies one op's
-``Scalar.c`` template to earlier values, converted to the operand dtypes the op's dtype rule
-asks for. A single elementwise node is a one-step program; a fused node is a longer one (see
-`program_from_steps`). The kernel reads every input through per-axis element strides (0 on
-broadcast axes), so broadcasting and non-contiguous views need no copies, and writes a
-contiguous output. Axes that are contiguous for every operand are merged first (`collapse`),
-so most calls run the 1-d kernel.
+The program is symconv.ops.fused.ScalarProgram, the one the NumPy generator and the NaN guard
+read too (``program_of`` gives it for an elementwise or a fused node). Each step applies its
+op's ``Scalar.c`` template to earlier values, converted to the operand dtypes the op's dtype
+rule asks for. The kernel reads every input through per-axis element strides (0 on broadcast
+axes), so broadcasting and non-contiguous views need no copies, and writes a contiguous
+output. Axes that are contiguous for every operand are merged first (`collapse`), so most
+calls run the 1-d kernel.
 """
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
 from symconv.backends.cuda.preamble import COMPUTE, PREAMBLE, STORAGE, load, store
+from symconv.graph import get_op
 from symconv.ops.elemwise import upcast
+from symconv.ops.fused import ScalarProgram, Step, program_of  # noqa: F401  (program_of: here)
 
 INDEX_TYPES = {"int32": "int", "int64": "long long"}
-
-
-@dataclass(frozen=True)
-class Step:
-    """One scalar operation: ``c`` (a ``Scalar.c`` template) over earlier values ``args``.
-
-    args index the program's values: inputs first, then the results of earlier steps.
-    """
-
-    c: str
-    args: tuple[int, ...]
-    operand_dtypes: tuple[str, ...]   # what each argument is converted to before ``c``
-    out_dtype: str
-
-
-@dataclass(frozen=True)
-class ScalarProgram:
-    """A straight-line scalar computation; its result is the last step's."""
-
-    inputs: tuple[str, ...]
-    steps: tuple[Step, ...]
-
-    @property
-    def out_dtype(self) -> str:
-        return self.steps[-1].out_dtype
-
-    def dtype_of(self, ref: int) -> str:
-        n = len(self.inputs)
-        return self.inputs[ref] if ref < n else self.steps[ref - n].out_dtype
 
 
 def operand_dtypes(rule: str, in_dtypes: Sequence[str], out_dtype: str) -> tuple[str, ...]:
@@ -70,54 +42,26 @@ def operand_dtypes(rule: str, in_dtypes: Sequence[str], out_dtype: str) -> tuple
     raise ValueError(f"unknown elementwise dtype rule {rule!r}")
 
 
-def step_for(scalar: Any, args: Sequence[int], in_dtypes: Sequence[str], out_dtype: str) -> Step:
-    """The step applying an op's ``Scalar`` record (symconv.ops.elemwise.Scalar)."""
-    c = scalar.c
+def _operand_types(program: ScalarProgram, step: Step) -> tuple[str, ...]:
+    scalar = get_op(step.op).elemwise
+    return operand_dtypes(scalar.dtype_rule, [program.dtype_of(a) for a in step.args],
+                          step.dtype)
+
+
+def template(program: ScalarProgram, step: Step) -> tuple[str, tuple[str, ...]]:
+    """(C expression over ``{0}, {1}, ...``, the dtype each operand is converted to) of a step,
+    from its op's ``Scalar`` record (symconv.ops.elemwise.Scalar)."""
+    c = get_op(step.op).elemwise.c
     if "{dtype}" in c:
-        c = c.replace("{dtype}", COMPUTE[out_dtype])
-    return Step(c, tuple(args), operand_dtypes(scalar.dtype_rule, in_dtypes, out_dtype),
-                out_dtype)
-
-
-def program_from_steps(inputs: Sequence[str],
-                       steps: Sequence[tuple[Any, Sequence[int], str]]) -> ScalarProgram:
-    """A program from (Scalar record, argument refs, out dtype) triples: the hook for fused
-    nodes, whose scalar graph is a topologically ordered list of such triples."""
-    prog_inputs = tuple(inputs)
-    built: list[Step] = []
-    for scalar, args, out_dtype in steps:
-        partial = ScalarProgram(prog_inputs, tuple(built))
-        dtypes = [partial.dtype_of(a) if a < len(prog_inputs) + len(built) else None
-                  for a in args]
-        if None in dtypes:
-            raise ValueError(f"step {len(built)} refers to a value not yet computed: {args}")
-        built.append(step_for(scalar, args, dtypes, out_dtype))
-    return ScalarProgram(prog_inputs, tuple(built))
-
-
-def program_for_node(node: Any) -> ScalarProgram:
-    """The one-step program of an elementwise node."""
-    dtypes = tuple(i.dtype for i in node.inputs)
-    step = step_for(node.op.elemwise, range(len(dtypes)), dtypes, node.out.dtype)
-    return ScalarProgram(dtypes, (step,))
-
-
-def program_for_fused(node: Any) -> ScalarProgram:
-    """The program of a fused_elemwise node (its ``program`` parameter: instructions
-    ``(op name, (('in', k) | ('tmp', j), ...), out dtype, params)``, see symconv.ops.fused)."""
-    from symconv.graph import get_op
-    dtypes = tuple(i.dtype for i in node.inputs)
-    steps = []
-    for name, args, out_dtype, _ in node.kw["program"]:
-        refs = [k if kind == "in" else len(dtypes) + k for kind, k in args]
-        steps.append((get_op(name).elemwise, refs, out_dtype))
-    return program_from_steps(dtypes, steps)
+        c = c.replace("{dtype}", COMPUTE[step.dtype])
+    return c, _operand_types(program, step)
 
 
 def supported(program: ScalarProgram) -> bool:
     """Whether every dtype in the program has a C type (complex ones fall back to CuPy)."""
-    dtypes = set(program.inputs) | {s.out_dtype for s in program.steps} | \
-        {d for s in program.steps for d in s.operand_dtypes}
+    dtypes = set(program.inputs) | {s.dtype for s in program.steps}
+    for step in program.steps:
+        dtypes |= set(_operand_types(program, step))
     return dtypes <= set(STORAGE)
 
 
@@ -161,7 +105,7 @@ def elemwise_source(program: ScalarProgram, ndim: int, index: str = "int32",
             params.append(f"const {_param_type(dtype)} a{i}")
         else:
             params.append(f"const {STORAGE[dtype]}* __restrict__ p{i}")
-    params.append(f"{STORAGE[program.out_dtype]}* __restrict__ out")
+    params.append(f"{STORAGE[program.dtype]}* __restrict__ out")
     params.append(f"const {idx} n")
     params += [f"const {idx} d{k}" for k in range(1, ndim)]
     params += [f"const {idx} s{i}_{k}" for i in pointers for k in range(ndim)]
@@ -181,17 +125,18 @@ def elemwise_source(program: ScalarProgram, ndim: int, index: str = "int32",
             src = f"(a{i} != 0)"
         lines.append(f"        const {COMPUTE[dtype]} v{i} = {src};")
     for j, step in enumerate(program.steps):
+        c, operand_types = template(program, step)
         operands = [_convert(f"v{a}", program.dtype_of(a), want)
-                    for a, want in zip(step.args, step.operand_dtypes)]
-        expr = step.c.format(*operands)
-        ctype = COMPUTE[step.out_dtype]
-        if step.out_dtype == "float16":   # NumPy rounds every float16 result
+                    for a, want in zip(step.args, operand_types)]
+        expr = c.format(*operands)
+        ctype = COMPUTE[step.dtype]
+        if step.dtype == "float16":   # NumPy rounds every float16 result
             value = f"sc_h2f(sc_f2h((float)({expr})))"
         else:
             value = f"({ctype})({expr})"
         lines.append(f"        const {ctype} v{nin + j} = {value};")
     last = f"v{nin + len(program.steps) - 1}"
-    lines.append(f"        out[i] = {store(program.out_dtype, last)};")
+    lines.append(f"        out[i] = {store(program.dtype, last)};")
     lines.append("    }")
     body = "(\n    " + ",\n    ".join(params) + ") {\n" + "\n".join(lines) + "\n}\n"
     name = "sc_ew_" + hashlib.sha1(body.encode()).hexdigest()[:16]

@@ -55,10 +55,10 @@ class ElemwiseKernel:
     """A scalar program launched over broadcast inputs (the thunk of an elementwise node)."""
 
     def __init__(self, backend: Any, program: ew.ScalarProgram, node: Node) -> None:
-        from symconv.backends.numpy import broadcast_checks
+        from symconv.backends.numpy import broadcast_check
         self.backend, self.program, self.node = backend, program, node
         self.cp = backend.xp
-        self.out_dtype = np.dtype(program.out_dtype)
+        self.out_dtype = np.dtype(program.dtype)
         self.ndim = node.out.ndim
         self.scalar_inputs: list[bool] = []
         self.static_scalars: dict[int, np.generic] = {}
@@ -69,7 +69,7 @@ class ElemwiseKernel:
             else:
                 self.scalar_inputs.append(var.ndim == 0 and backend.is_host_var(var))
         self.pointers = [i for i, s in enumerate(self.scalar_inputs) if not s]
-        self.checks = broadcast_checks(node)
+        self.check = broadcast_check(node)
         self.plans: dict[tuple, tuple] = {}
 
     def __call__(self, *arrays: Any) -> Any:
@@ -109,14 +109,8 @@ class ElemwiseKernel:
                                  f"{' and '.join(str(a.shape) for a in ptrs)} cannot be "
                                  f"broadcast together")
             out_shape.append(sizes.pop() if sizes else 1)
-        for i, axes in self.checks:
-            got = arrays[i].shape
-            for a in axes:
-                if got[a] == 1 and out_shape[a] != 1:
-                    raise ValueError(
-                        f"{self.node.op.name}: input {i} has size 1 on axis {a} (shape {got}) "
-                        f"but its type {self.node.inputs[i].type} does not declare that axis "
-                        f"broadcastable, and the other inputs have size {out_shape[a]} there")
+        if self.check is not None:
+            self.check(arrays, out_shape)
         n = math.prod(out_shape)
         if n == 0:
             return tuple(out_shape), None, 0, ()
@@ -128,18 +122,11 @@ class ElemwiseKernel:
         return tuple(out_shape), kernel, grid_for(n), tuple(ints)
 
 
-def elemwise_lowering(backend: Any, node: Node) -> Thunk:
-    """An elementwise node as one generated kernel (CuPy's own ufunc for complex dtypes)."""
-    program = ew.program_for_node(node)
-    if not ew.supported(program):
-        return backend.generic_thunk(node)
-    return ElemwiseKernel(backend, program, node)
-
-
 @lowering("fused_elemwise", sources=catalog.elemwise_sources)
-def fused_elemwise_lowering(backend: Any, node: Node) -> Thunk:
-    """A fused elementwise node as one generated kernel over its scalar program."""
-    program = ew.program_for_fused(node)
+def elemwise_lowering(backend: Any, node: Node) -> Thunk:
+    """An elementwise or fused node as one generated kernel over its scalar program (CuPy's
+    own ufunc for complex dtypes)."""
+    program = ew.program_of(node)
     if not ew.supported(program):
         return backend.generic_thunk(node)
     return ElemwiseKernel(backend, program, node)
