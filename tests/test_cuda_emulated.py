@@ -20,6 +20,7 @@ import symconv.tensor as T
 from symconv.backends.cuda import catalog, elemwise as ew, lowerings
 from symconv.backends.numpy import NumpyBackend
 from symconv.graph import DTYPES, OPS, Constant, TensorType
+from symconv.ops import nnet as N
 
 import cuda_emu
 
@@ -262,26 +263,50 @@ def test_softmax_and_logsoftmax(backend, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
-def test_softmax_crossentropy_kernels(backend, dtype, rng):
-    # compiled, not yet bound to a node (issue 16): the thunks against the closed forms
-    rows, cols = 13, 37
-    x = values(dtype, (rows, cols), rng, special=False)
-    g = values(dtype, (rows,), rng, special=False)
-    x64 = x.astype("float64")
-    lse = np.log(np.exp(x64 - x64.max(1, keepdims=True)).sum(1)) + x64.max(1)
-    p = np.exp(x64 - lse[:, None])
+def test_crossentropy_lowerings_agree_with_the_generic_kernels(backend, dtype, rng):
+    # the bound xent / xent_grad kernels against the ops' generic kernels and the closed forms,
+    # with fewer labels than rows of logits (those rows get a zero gradient) and a g of
+    # another dtype
+    fwd_op, grad_op = N.crossentropy_softmax_1hot, N.crossentropy_softmax_1hot_grad
     runs = []
-    for label_dtype in ("int32", "int64", "uint8"):
-        labels = rng.integers(0, cols, rows).astype(label_dtype)
-        cuda_emu.catalogued(n for n, _ in catalog.xent_sources(dtype, label_dtype))
-        forward, backward = lowerings.xent_thunks(backend, dtype, label_dtype)
-        runs.append((labels.astype(int), lambda f=forward, y=labels: f(x, y),
-                     lambda b=backward, y=labels: b(g, x, y)))
-    results = backend.plan([call for _, fwd, bwd in runs for call in (fwd, bwd)])
+    for label_dtype, (rows, n, cols), g_dtype in [("int32", (13, 13, 37), dtype),
+                                                  ("int64", (9, 6, 10), "float64"),
+                                                  ("uint8", (5, 5, 1), dtype),
+                                                  ("int16", (4, 0, 3), dtype)]:
+        z = TensorType(dtype, (None, None))()
+        y = TensorType(label_dtype, (None,))()
+        g = TensorType(g_dtype, (None,))()
+        nodes = [fwd_op(z, y).owner, grad_op(g, z, y).owner]
+        for node in nodes:
+            cuda_emu.catalogued(name for name, _ in catalog.node_sources(node))
+        thunks = [backend.thunk(node) for node in nodes]
+        assert all(isinstance(t, lowerings.XentKernel) for t in thunks)
+        x = values(dtype, (rows, cols), rng, special=False)
+        labels = rng.integers(0, cols, n).astype(label_dtype)
+        gv = values(g_dtype, (n,), rng, special=False)
+        runs.append((x, labels, gv, lambda t=thunks[0], a=(x, labels): t(*a),
+                     lambda t=thunks[1], a=(gv, x, labels): t(*a), nodes))
+    results = backend.plan([call for run in runs for call in run[3:5]])
     tol = TOL[dtype] * 5
-    for (labels, _, _), nll, gx in zip(runs, results[::2], results[1::2]):
-        onehot = np.eye(cols)[labels]
-        np.testing.assert_allclose(nll, lse - x64[np.arange(rows), labels], rtol=tol, atol=tol)
-        np.testing.assert_allclose(gx, g.astype("float64")[:, None] * (p - onehot),
-                                   rtol=tol, atol=tol)
-        assert nll.dtype == gx.dtype == np.dtype(dtype)
+    for (x, labels, gv, _, _, nodes), nll, gx in zip(runs, results[::2], results[1::2]):
+        n = len(labels)
+        generic = [NUMPY.generic_thunk(node) for node in nodes]
+        for got, want in ((nll, generic[0](x, labels)), (gx, generic[1](gv, x, labels))):
+            assert got.dtype == want.dtype == np.dtype(dtype) and got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        x64 = x[:n].astype("float64")
+        lse = np.log(np.exp(x64 - x64.max(1, keepdims=True)).sum(1)) + x64.max(1)
+        onehot = np.eye(x.shape[1])[labels.astype(int)]
+        np.testing.assert_allclose(nll, lse - x64[np.arange(n), labels], rtol=tol, atol=tol)
+        np.testing.assert_allclose(
+            gx[:n], gv.astype(dtype).astype("float64")[:, None]
+            * (np.exp(x64 - lse[:, None]) - onehot), rtol=tol, atol=tol)
+        assert not gx[n:].any()
+
+
+def test_crossentropy_lowering_refuses_more_labels_than_rows(backend):
+    node = N.crossentropy_softmax_1hot(T.fmatrix(), T.ivector()).owner
+    with pytest.raises(IndexError, match="5 labels for 4 rows of logits"):
+        backend.thunk(node)(np.ones((4, 3), "float32"), np.zeros(5, "int32"))
+
+

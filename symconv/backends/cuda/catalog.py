@@ -13,6 +13,7 @@ from symconv.backends.base import OVERRIDES
 from symconv.backends.cuda import conv, elemwise, nnet, pool, reduce
 from symconv.backends.cuda.preamble import FLOAT_DTYPES, STORAGE
 from symconv.graph import Constant, Node
+from symconv.ops.nnet import crossentropy_softmax_1hot
 
 Source = tuple[str, str]
 INDEXES = tuple(elemwise.INDEX_TYPES)
@@ -91,7 +92,10 @@ def node_sources(node: Node) -> list[Source]:
     return list(sources(node)) if sources is not None else []
 
 
-def xent_sources(x_dtype: str, label_dtype: str) -> list[Source]:
-    """The fused softmax cross-entropy kernels (forward and gradient) for one dtype pair."""
-    return [nnet.rowwise_source("xent", x_dtype, x_dtype, label_dtype),
-            nnet.rowwise_source("xent_grad", x_dtype, x_dtype, label_dtype)]
+def xent_sources(node: Node) -> Iterator[Source]:
+    """Softmax cross-entropy, or its gradient, of float logits (and a gradient of a dtype with
+    a C type) with the node's label dtype."""
+    z, labels = node.inputs[-2:]
+    if z.dtype in FLOAT_DTYPES and node.inputs[0].dtype in STORAGE:
+        kind = "xent" if node.op is crossentropy_softmax_1hot else "xent_grad"
+        yield nnet.rowwise_source(kind, z.dtype, z.dtype, labels.dtype)

@@ -19,6 +19,7 @@ from symconv.backends.cuda import nnet as rowwise
 from symconv.backends.cuda import reduce as red
 from symconv.backends.cuda.preamble import STORAGE
 from symconv.graph import Constant, Node, Op
+from symconv.ops.nnet import crossentropy_softmax_1hot, crossentropy_softmax_1hot_grad
 BLOCK = 256
 MAX_GRID = 65535
 
@@ -230,31 +231,45 @@ def _rowwise(backend: Any, node: Node) -> Thunk:
     return RowwiseKernel(backend, node)
 
 
-def xent_thunks(backend: Any, x_dtype: str, label_dtype: str) -> tuple[Callable, Callable]:
-    """(forward, backward) of softmax cross-entropy with integer labels, for the fused op's
-    lowering: forward(x, labels) -> nll per row; backward(g, x, labels) -> gx."""
-    cp = backend.xp
-    fwd = backend.kernel(*rowwise.rowwise_source("xent", x_dtype, x_dtype, label_dtype))
-    bwd = backend.kernel(*rowwise.rowwise_source("xent_grad", x_dtype, x_dtype, label_dtype))
-    warps = RowwiseKernel.WARPS_PER_BLOCK
+class XentKernel:
+    """Softmax cross-entropy with integer labels, or its gradient wrt the logits: one warp per
+    row over the rows that have a label (the op's contract: logits may have more rows; those
+    get a zero gradient). An out-of-range label gives a NaN loss, where the generic CuPy
+    kernel's fancy indexing would wrap it silently (NumPy raises)."""
 
-    def forward(x: Any, labels: Any) -> Any:
-        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
-        rows, cols = x.shape
-        nll = cp.empty((rows,), x.dtype)
-        if rows:
-            fwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
-                (x, labels, nll, np.int64(rows), np.int64(cols)))
-        return nll
+    def __init__(self, backend: Any, node: Node, source: tuple[str, str]) -> None:
+        self.cp = backend.xp
+        self.grad = node.op is crossentropy_softmax_1hot_grad
+        self.dtype = np.dtype(node.out.dtype)
+        self.kernel = backend.kernel(*source)
+        self.generic = backend.generic_thunk(node)
 
-    def backward(g: Any, x: Any, labels: Any) -> Any:
-        x, labels = cp.ascontiguousarray(x), cp.ascontiguousarray(cp.asarray(labels))
-        g = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(g, x.dtype), (x.shape[0],)))
+    def __call__(self, *arrays: Any) -> Any:
+        cp = self.cp
+        x, labels = cp.ascontiguousarray(arrays[-2]), cp.ascontiguousarray(arrays[-1])
         rows, cols = x.shape
-        gx = cp.empty(x.shape, x.dtype)
-        if rows:
-            bwd((max(1, min(-(-rows // warps), MAX_GRID)),), (BLOCK,),
-                (g, x, labels, gx, np.int64(rows), np.int64(cols)))
+        n = labels.shape[0]
+        if n > rows:
+            raise IndexError(f"{n} labels for {rows} rows of logits")
+        if cols == 0:   # the generic kernel's error (a max over no classes)
+            return self.generic(*arrays)
+        grid = (max(1, min(-(-n // RowwiseKernel.WARPS_PER_BLOCK), MAX_GRID)),)
+        shape = (np.int64(n), np.int64(cols))
+        if not self.grad:
+            nll = cp.empty((n,), self.dtype)
+            if n:
+                self.kernel(grid, (BLOCK,), (x, labels, nll) + shape)
+            return nll
+        g = cp.ascontiguousarray(cp.broadcast_to(cp.asarray(arrays[0], self.dtype), (n,)))
+        gx = (cp.empty if n == rows else cp.zeros)(x.shape, self.dtype)
+        if n:
+            self.kernel(grid, (BLOCK,), (g, x, labels, gx) + shape)
         return gx
 
-    return forward, backward
+
+@lowering(crossentropy_softmax_1hot, crossentropy_softmax_1hot_grad, sources=catalog.xent_sources)
+def _xent(backend: Any, node: Node) -> Thunk:
+    sources = list(catalog.xent_sources(node))
+    if not sources:
+        return backend.generic_thunk(node)
+    return XentKernel(backend, node, sources[0])
