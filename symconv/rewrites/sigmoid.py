@@ -2,8 +2,9 @@
 
 ``1 / (1 + exp(-z))`` as written in Theano's tutorials becomes ``sigmoid(z)``, so the log rules
 of stabilize.py turn the cross-entropy into softplus forms; ``log(1 + x)`` becomes ``log1p(x)``
-and ``log(exp(a) + exp(b))`` is shifted by the larger exponent. T.grad runs these rules before
-differentiating, so the gradients are taken of the stable forms.
+and ``log(exp(a) + exp(b))`` is shifted by the larger exponent; ``1 - sigmoid(x)`` becomes
+``sigmoid(-x)``. They run at compile time on the forward graph and on the backward graph T.grad
+wrote from it (backward.py has the product rules that finish the backward forms).
 """
 from __future__ import annotations
 
@@ -100,3 +101,18 @@ def log_sum_exp(node: Node) -> Variable | None:
         total = E.add(total, E.exp(E.sub(t, m)))
     result = E.add(m, E.log(total))
     return result if result.dtype == node.out.dtype else E.cast(result, node.out.dtype)
+
+
+@register("stabilize", ops=["sub"])
+def one_minus_sigmoid(node: Node) -> Variable | None:
+    # 1 - sigmoid(x) -> sigmoid(-x)   (exact; the difference loses every digit once sigmoid(x)
+    # rounds to 1, and T.grad's backward of log(1 - sigmoid(x)) divides by it)
+    one, s = node.inputs
+    sig = _owner_op(s, "sigmoid")
+    if sig is None or not _is_one(one):
+        return None
+    x = sig.inputs[0]
+    if x.dtype != sig.out.dtype:     # -x of an unsigned x would wrap around
+        x = E.cast(x, sig.out.dtype)
+    out = E.sigmoid(_negated(x))
+    return out if out.type == node.out.type else None

@@ -154,7 +154,8 @@ def softmax_crossentropy_grad(node: Node) -> Variable | None:
             return N.crossentropy_softmax_1hot_grad(-c, z, y)
         if a.type.broadcastable != dy.type.broadcastable:
             a = broadcast_to(a, *shape_of(sm))   # the row sum must count every column
-        return a - E.mul(reduce_sum(a, axis=-1, keepdims=True), sm)
+        # softmax as exp(logsoftmax(z)): the forward's logsoftmax, exp fused into the update
+        return a - E.mul(reduce_sum(a, axis=-1, keepdims=True), E.exp(N.logsoftmax(z)))
     rows = _onehot_rows(dy)
     if rows is not None:
         c, y = rows
@@ -228,7 +229,8 @@ def cancel_positive_division(node: Node) -> Variable | None:
         for g in rest[1:]:
             out = E.mul(out, g)
         out = E.neg(out) if negated else out
-        return out if _same_type(out, node.out) else None
+        from symconv.rewrites.backward import fit
+        return fit(out, node.out, factors[drop])   # (1 / p) * p leaves a broadcast 1
     return None
 
 

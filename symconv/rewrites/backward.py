@@ -1,0 +1,89 @@
+"""Stabilize the backward forms T.grad writes: products where an exp meets a sigmoid or a sum
+of exponentials it would overflow against.
+
+T.grad differentiates the graph as written; the forward rules (stabilize.py, sigmoid.py) and
+these product rules run when a function is compiled, so the gradient graph is the same whatever
+the flags and only the compiled function is stabilised.
+"""
+from __future__ import annotations
+
+from symconv.graph import Node, Variable
+from symconv.ops import elemwise as E
+from symconv.ops.shape import assert_sizes, broadcast_to, shape_of
+from symconv.rewrite import register
+from symconv.rewrites.sigmoid import _exp_terms, _negated
+from symconv.rewrites.stabilize import _factors, _owner_op, _product
+
+
+def fit(new: Variable, old: Variable, like: Variable) -> Variable | None:
+    """``new`` standing for ``old``: as it is when the types agree; broadcast to the shape of
+    ``like`` (a dropped factor of ``old``, with ``old``'s broadcast pattern) when cancelling
+    factors left a result that broadcasts on an axis ``old`` does not; else None."""
+    if new.dtype != old.dtype or new.ndim != old.ndim:
+        return None
+    if new.type.broadcastable == old.type.broadcastable:
+        return new
+    if like.type.broadcastable != old.type.broadcastable or like.ndim != old.ndim:
+        return None
+    return broadcast_to(new, *shape_of(like))
+
+
+def _is_negation(u: Variable, t: Variable) -> bool:
+    """u is -t as written (neg(t), t = neg(u), or the difference reversed)."""
+    if _owner_op(u, "neg") is not None and u.owner.inputs[0] is t:
+        return True
+    if _owner_op(t, "neg") is not None and t.owner.inputs[0] is u:
+        return True
+    minus_t = _negated(t)
+    return minus_t is u or (minus_t.owner is not None and u.owner is not None
+                            and minus_t.owner.key() == u.owner.key())
+
+
+@register("stabilize", ops=["mul"])
+def sigmoid_times_exp(node: Node) -> Variable | None:
+    # exp(t) * sigmoid(-t) -> sigmoid(t)    (e^t / (1 + e^t): the exp alone overflows, and
+    # inf * 0 is nan; T.grad writes this for log(1 + exp(t)) once 1 / (1 + exp(t)) is a sigmoid)
+    negated, factors = _factors(node.out)
+    sigs = [(k, f.owner.inputs[0]) for k, f in enumerate(factors)
+            if _owner_op(f, "sigmoid") is not None]
+    if not sigs:
+        return None
+    for i, f in enumerate(factors):
+        if _owner_op(f, "exp") is None:
+            continue
+        t = f.owner.inputs[0]
+        for j, u in sigs:
+            if not _is_negation(u, t):
+                continue
+            rest = [g for k, g in enumerate(factors) if k not in (i, j)]
+            return fit(_product(negated, rest + [E.sigmoid(t)]), node.out, f)
+    return None
+
+
+@register("stabilize", ops=["mul"])
+def exp_over_sum_of_exps(node: Node) -> Variable | None:
+    # exp(t) * (a / (exp(t) + exp(u) + ...)) -> a * exp(t - log(exp(t) + exp(u) + ...))
+    # T.grad writes this for log(exp(t) + exp(u) + ...); the log is rewritten by log_sum_exp
+    # to the shifted form, so the exponent is t - logsumexp <= 0: no inf / inf
+    negated, factors = _factors(node.out)
+    for i, f in enumerate(factors):
+        div = _owner_op(f, "true_div")
+        if div is None:
+            continue
+        a, total = div.inputs
+        check = _owner_op(total, "assert_sizes")   # a size check on the sum stays on the share
+        if check is not None:
+            total = check.inputs[0]
+        terms: list[Variable] = []
+        if _owner_op(total, "add") is None or not _exp_terms(total, terms) or len(terms) < 2:
+            continue
+        for j, e in enumerate(factors):
+            ex = _owner_op(e, "exp")
+            if ex is None or not any(ex.inputs[0] is t for t in terms):
+                continue
+            share = E.exp(E.sub(ex.inputs[0], E.log(total)))   # the sum's shape
+            if check is not None:
+                share = assert_sizes(share, *check.inputs[1:], **check.kw)
+            rest = [g for k, g in enumerate(factors) if k not in (i, j)]
+            return fit(_product(negated, rest + [a, share]), node.out, e)
+    return None
