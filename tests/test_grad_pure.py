@@ -31,9 +31,10 @@ def _nll_sum(z, y):
     return -T.sum(T.log(T.nnet.softmax(z))[T.arange(y.shape[0]), y])
 
 
-def _real_example(x, t):
-    # doc/tutorial/examples.txt, "A Real Example": the logistic written out by hand
-    p_1 = 1 / (1 + T.exp(-x))
+def _real_example(minus_z, t):
+    # doc/tutorial/examples.txt, "A Real Example": the logistic written out by hand, with
+    # minus_z = -T.dot(x, w) - b there
+    p_1 = 1 / (1 + T.exp(minus_z))
     return (-t * T.log(p_1) - (1 - t) * T.log(1 - p_1)).sum()
 
 
@@ -50,7 +51,13 @@ CASES = {
         ).sum(), lambda z, y: _softmax(z) - _onehot(y, 3)),
     "log_softmax": ("labels", lambda z, y: T.log(T.nnet.softmax(z)).sum(),
                     lambda z, y: 1 - 3 * _softmax(z)),
-    "real_example": ("targets", _real_example, lambda v, t: _sigmoid(v) - t),
+    "real_example": ("targets", lambda x, t: _real_example(-x, t), lambda v, t: _sigmoid(v) - t),
+    "real_example_with_bias": (
+        "targets", lambda x, t: _real_example(-x - 1.5, t), lambda v, t: _sigmoid(v + 1.5) - t),
+    "logistic_as_a_power": ("targets", lambda x, t: -T.log((1 + T.exp(-x)) ** -1).sum(),
+                            lambda v, t: -_sigmoid(-v)),
+    "logistic_as_an_inverse": ("targets", lambda x, t: -T.log(T.inv(1 + T.exp(-x))).sum(),
+                               lambda v, t: -_sigmoid(-v)),
     "minus_log_logistic": ("targets", lambda x, t: -T.log(1 / (1 + T.exp(-x))).sum(),
                            lambda v, t: -_sigmoid(-v)),
     "log_of_exp_over_1_plus_exp": (

@@ -39,24 +39,36 @@ def _is_negation(u: Variable, t: Variable) -> bool:
                             and minus_t.owner.key() == u.owner.key())
 
 
+def _sigmoid_factor(f: Variable) -> tuple[Variable, Variable | None] | None:
+    """(u, what stays) when f is sigmoid(u) (nothing stays) or sqr(sigmoid(u)) (one stays)."""
+    sig = _owner_op(f, "sigmoid")
+    if sig is not None:
+        return sig.inputs[0], None
+    sq = _owner_op(f, "sqr")
+    sig = _owner_op(sq.inputs[0], "sigmoid") if sq is not None else None
+    return (sig.inputs[0], sq.inputs[0]) if sig is not None else None
+
+
 @register("stabilize", ops=["mul"])
 def sigmoid_times_exp(node: Node) -> Variable | None:
     # exp(t) * sigmoid(-t) -> sigmoid(t)    (e^t / (1 + e^t): the exp alone overflows, and
-    # inf * 0 is nan; T.grad writes this for log(1 + exp(t)) once 1 / (1 + exp(t)) is a sigmoid)
+    # inf * 0 is nan; T.grad writes this for log(1 + exp(t)) once 1 / (1 + exp(t)) is a
+    # sigmoid);  exp(t) * sqr(sigmoid(-t)) -> sigmoid(t) * sigmoid(-t)  likewise
     negated, factors = _factors(node.out)
-    sigs = [(k, f.owner.inputs[0]) for k, f in enumerate(factors)
-            if _owner_op(f, "sigmoid") is not None]
+    sigs = [(k, found) for k, found in enumerate(map(_sigmoid_factor, factors))
+            if found is not None]
     if not sigs:
         return None
     for i, f in enumerate(factors):
         if _owner_op(f, "exp") is None:
             continue
         t = f.owner.inputs[0]
-        for j, u in sigs:
+        for j, (u, stays) in sigs:
             if not _is_negation(u, t):
                 continue
-            rest = [g for k, g in enumerate(factors) if k not in (i, j)]
-            return fit(_product(negated, rest + [E.sigmoid(t)]), node.out, f)
+            rest = [g for k, g in enumerate(factors) if k not in (i, j)] + [E.sigmoid(t)]
+            rest += [stays] if stays is not None else []
+            return fit(_product(negated, rest), node.out, f)
     return None
 
 

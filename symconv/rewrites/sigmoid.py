@@ -8,14 +8,16 @@ wrote from it (backward.py has the product rules that finish the backward forms)
 """
 from __future__ import annotations
 
-from symconv.graph import Node, Variable
+from symconv.graph import Constant, Node, Variable
 from symconv.ops import elemwise as E
 from symconv.rewrite import register
 from symconv.rewrites.stabilize import _is_one, _one_plus_exp, _owner_op
 
 
 def _negated(t: Variable) -> Variable:
-    """-t, written without a double negation where t is a negation or a difference."""
+    """-t, written without a double negation where t is a negation, a sum or a difference.
+    Negating twice gives back t's own node (-(u + v) = -u - v and -(-u - v) = u + v), so the
+    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again."""
     neg = _owner_op(t, "neg")
     if neg is not None:
         return neg.inputs[0]
@@ -25,6 +27,9 @@ def _negated(t: Variable) -> Variable:
         if inner is not None:                  # -(-u - v) = u + v
             return E.add(inner.inputs[0], sub.inputs[1])
         return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
+    add = _owner_op(t, "add")
+    if add is not None and add.inputs[0].dtype == t.dtype:   # -(u + v) = -u - v
+        return E.sub(E.neg(add.inputs[0]), add.inputs[1])
     return E.neg(t)
 
 
@@ -41,6 +46,27 @@ def logistic_quotient(node: Node) -> Variable | None:
     if ex is not None and ex.inputs[0] is t:
         return E.sigmoid(t)
     return None
+
+
+@register("stabilize", ops=["pow"])
+def logistic_power(node: Node) -> Variable | None:
+    # (1 + exp(t)) ** -c -> sigmoid(-t) ** c   (c > 0 constant): T.grad writes
+    # (1 + exp(t)) ** -2 for (1 + exp(t)) ** -1, whose exp(t) factor then overflows against it
+    base, c = node.inputs
+    t = _one_plus_exp(base)
+    if t is None or not isinstance(c, Constant) or c.data.size != 1 or \
+            not all(s == 1 for s in c.type.shape) or not float(c.data.reshape(-1)[0]) < 0:
+        return None
+    s = E.sigmoid(_negated(t))
+    power = -float(c.data.reshape(-1)[0])
+    # the powers T.grad writes, spelled as canonicalize would (FAST_COMPILE does not run it)
+    if power == 1:
+        out = s
+    elif power == 2:
+        out = E.sqr(s)
+    else:
+        out = E.pow(s, Constant(c.type, -c.data))
+    return out if out.type == node.out.type else None
 
 
 @register("stabilize", ops=["inv"])
