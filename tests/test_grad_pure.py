@@ -181,3 +181,86 @@ def test_tutorial_step_keeps_the_fused_backward_and_no_more_nodes(build):
     assert ops.count("crossentropy_softmax_1hot") == 1
     assert not {"softmax", "log", "inc_subtensor", "logsoftmax"} & set(ops)
     assert len(ops) <= len(before.program.nodes)
+
+
+# ---- the rules added for the backward forms: fire on their pattern, not on near-misses -----
+
+def _rewritten_ops(out):
+    from symconv.graph import toposort_vars
+    (new,) = rewrite_graph([out], phases=("canonicalize", "stabilize"))
+    return [v.owner.op.name for v in toposort_vars([new]) if v.owner is not None]
+
+
+def _same_values(inputs, out, values):
+    got = symconv.function(inputs, out, on_unused_input="ignore")(*values)
+    with symconv.config.change_flags(optimizer="None"):
+        want = symconv.function(inputs, out, on_unused_input="ignore")(*values)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("build,fires", [
+    (lambda x: 1 - T.nnet.sigmoid(x), True),
+    (lambda x: 2 - T.nnet.sigmoid(x), False),
+    (lambda x: T.nnet.sigmoid(x) - 1, False),
+    (lambda x: 1 - T.tanh(x), False),
+])
+def test_one_minus_sigmoid(build, fires, rng):
+    # 1 - sigmoid(x) -> sigmoid(-x): no subtraction left
+    x = T.dvector("x")
+    ops = _rewritten_ops(build(x))
+    assert ("sub" not in ops and ops.count("sigmoid") == 1) == fires
+    _same_values([x], build(x), [rng.normal(size=5) * 4])
+
+
+@pytest.mark.parametrize("power,fires", [(-1, True), (-2, True), (-3, True), (2, False),
+                                         (-2.5, True)])
+def test_power_of_one_plus_exp(power, fires, rng):
+    # (1 + exp(t)) ** -c -> sigmoid(-t) ** c
+    x = T.dvector("x")
+    out = (1 + T.exp(-x)) ** power
+    ops = _rewritten_ops(out)
+    assert ("sigmoid" in ops and "exp" not in ops) == fires
+    _same_values([x], out, [rng.normal(size=5) * 4])
+    assert ("sigmoid" in _rewritten_ops((2 + T.exp(-x)) ** power)) is False
+
+
+@pytest.mark.parametrize("build,fires", [
+    (lambda x, y: T.exp(x) * T.nnet.sigmoid(-x) * y, True),
+    (lambda x, y: y * T.exp(-x - 2) * T.nnet.sigmoid(x + 2), True),
+    (lambda x, y: T.exp(x) * T.sqr(T.nnet.sigmoid(-x)), True),
+    (lambda x, y: T.exp(x) * T.nnet.sigmoid(x), False),
+    (lambda x, y: T.exp(x) * T.nnet.sigmoid(-y), False),
+])
+def test_sigmoid_times_exp(build, fires, rng):
+    # exp(t) * sigmoid(-t) -> sigmoid(t)
+    x, y = T.dvectors("x", "y")
+    assert ("exp" not in _rewritten_ops(build(x, y))) == fires
+    _same_values([x, y], build(x, y), [rng.normal(size=5) * 4, rng.normal(size=5)])
+
+
+@pytest.mark.parametrize("build,fires", [
+    (lambda a, b, c: T.exp(a) * (c / (T.exp(a) + T.exp(b))), True),
+    (lambda a, b, c: 2 * (c / (T.exp(b) + T.exp(a) + T.exp(2 * a))) * T.exp(2 * a), True),
+    (lambda a, b, c: T.exp(c) * (a / (T.exp(a) + T.exp(b))), False),
+    (lambda a, b, c: T.exp(a) * (c / (T.exp(a) + b)), False),
+])
+def test_exp_over_sum_of_exps(build, fires, rng):
+    # exp(t) * (a / (exp(t) + exp(u))) -> a * exp(t - log(exp(t) + exp(u))), and that log is
+    # the shifted log-sum-exp: the result needs no exp of an unshifted exponent
+    a, b, c = T.dvectors("a", "b", "c")
+    out = build(a, b, c)
+    ops = _rewritten_ops(out)
+    assert ("maximum" in ops and "true_div" not in ops) == fires
+    _same_values([a, b, c], out, [rng.normal(size=4) * 3 for _ in range(3)])
+
+
+def test_fast_compile_runs_the_stabilize_rules_and_no_other_phase():
+    # a NaN is a wrong answer, not a slow one: FAST_COMPILE stabilises; it still skips the
+    # specialize phase (no fused elementwise nodes) and the canonicalize-only algebra
+    x = T.dvector("x")
+    f = symconv.function([x], [T.log(1 - T.nnet.sigmoid(x)) * 1, T.exp(x) + 1],
+                         mode="FAST_COMPILE")
+    ops = [node.op.name for node in f.program.nodes]
+    assert "softplus" in ops and "log" not in ops
+    assert "fused_elemwise" not in ops and "mul" in ops
+    np.testing.assert_allclose(f(np.array([30.0, -800.0]))[0], [-30.0, 0.0], atol=1e-12)
