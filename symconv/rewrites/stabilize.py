@@ -135,6 +135,16 @@ def _softmax_backward(node: Node) -> tuple[Variable, Variable, Variable] | None:
     return None
 
 
+def _minus(c: Variable) -> Variable:
+    """-c as canonicalize would leave it (the negation inside a broadcast, no double negation),
+    so the fixpoint needs no extra pass over the whole backward graph to tidy it."""
+    from symconv.rewrites.sigmoid import _negated
+    source = _owner_op(c, "broadcast_to")
+    if source is not None and source.inputs[0].ndim == c.ndim:
+        return broadcast_to(_negated(source.inputs[0]), *source.inputs[1:])
+    return _negated(c)
+
+
 @register("stabilize", ops=["mul"])
 def softmax_crossentropy_grad(node: Node) -> Variable | None:
     # T.grad writes the backward of log(softmax(z)) as softmax's backward of dy = a / sm:
@@ -151,7 +161,7 @@ def softmax_crossentropy_grad(node: Node) -> Variable | None:
         rows = _onehot_rows(a)
         if rows is not None:
             c, y = rows
-            return N.crossentropy_softmax_1hot_grad(-c, z, y)
+            return N.crossentropy_softmax_1hot_grad(_minus(c), z, y)
         if a.type.broadcastable != dy.type.broadcastable:
             a = broadcast_to(a, *shape_of(sm))   # the row sum must count every column
         # softmax as exp(logsoftmax(z)): the forward's logsoftmax, exp fused into the update
@@ -161,7 +171,7 @@ def softmax_crossentropy_grad(node: Node) -> Variable | None:
         c, y = rows
         picked = _picked_by(c, sm, y)
         if picked is not None and picked.ndim == 1:
-            return N.crossentropy_softmax_1hot_grad(-picked, z, y)
+            return N.crossentropy_softmax_1hot_grad(_minus(picked), z, y)
     return None
 
 
