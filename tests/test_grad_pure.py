@@ -230,9 +230,11 @@ def test_power_of_one_plus_exp(power, fires, rng):
     (lambda x, y: T.exp(x) * T.sqr(T.nnet.sigmoid(-x)), True),
     (lambda x, y: T.exp(x) * T.nnet.sigmoid(x), False),
     (lambda x, y: T.exp(x) * T.nnet.sigmoid(-y), False),
+    (lambda x, y: (y * T.exp(x)) / (1 + T.exp(x)), True),
+    (lambda x, y: (y * T.exp(y)) / (1 + T.exp(x)), False),
 ])
 def test_sigmoid_times_exp(build, fires, rng):
-    # exp(t) * sigmoid(-t) -> sigmoid(t)
+    # exp(t) * sigmoid(-t) -> sigmoid(t);  (a * exp(t)) / (1 + exp(t)) -> a * sigmoid(t)
     x, y = T.dvectors("x", "y")
     assert ("exp" not in _rewritten_ops(build(x, y))) == fires
     _same_values([x, y], build(x, y), [rng.normal(size=5) * 4, rng.normal(size=5)])
@@ -264,3 +266,16 @@ def test_fast_compile_runs_the_stabilize_rules_and_no_other_phase():
     assert "softplus" in ops and "log" not in ops
     assert "fused_elemwise" not in ops and "mul" in ops
     np.testing.assert_allclose(f(np.array([30.0, -800.0]))[0], [-30.0, 0.0], atol=1e-12)
+
+
+def test_second_order_gradient_of_the_hand_written_logistic_is_finite():
+    # the second T.grad differentiates the first's pure graph; its (a * exp(t)) / (1 + exp(t))
+    # becomes a * sigmoid(t) when compiled. d2/dx2 of softplus(-x) = sigmoid(x) * sigmoid(-x)
+    x = T.dvector("x")
+    gx = T.grad(-T.log(1 / (1 + T.exp(-x))).sum(), x)
+    hx = T.grad(gx.sum(), x)
+    got = symconv.function([x], hx)(VALUES)
+    np.testing.assert_allclose(got, _sigmoid(VALUES) * _sigmoid(-VALUES), rtol=1e-10,
+                               atol=1e-20)
+    with symconv.config.change_flags(optimizer="None"), np.errstate(all="ignore"):
+        assert not np.isfinite(symconv.function([x], hx)(VALUES)).all()

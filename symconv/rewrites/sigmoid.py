@@ -11,7 +11,7 @@ from __future__ import annotations
 from symconv.graph import Constant, Node, Variable
 from symconv.ops import elemwise as E
 from symconv.rewrite import register
-from symconv.rewrites.stabilize import _is_one, _one_plus_exp, _owner_op
+from symconv.rewrites.stabilize import _factors, _is_one, _one_plus_exp, _owner_op, _product
 
 
 def _negated(t: Variable) -> Variable:
@@ -45,6 +45,13 @@ def logistic_quotient(node: Node) -> Variable | None:
     ex = _owner_op(num, "exp")
     if ex is not None and ex.inputs[0] is t:
         return E.sigmoid(t)
+    # (a * exp(t)) / (1 + exp(t)) -> a * sigmoid(t)   (a second T.grad writes it)
+    negated, factors = _factors(num)
+    for k, f in enumerate(factors):
+        ex = _owner_op(f, "exp")
+        if ex is not None and ex.inputs[0] is t and len(factors) > 1:
+            out = _product(negated, factors[:k] + factors[k + 1:] + [E.sigmoid(t)])
+            return out if out.type == node.out.type else None
     return None
 
 
