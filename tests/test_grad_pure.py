@@ -134,6 +134,24 @@ def test_compiled_gradient_is_finite_and_exact_at_extreme_inputs(name, dtype, mo
     np.testing.assert_allclose(got, want, **tol)
 
 
+@pytest.mark.parametrize("mode", ["FAST_RUN", "FAST_COMPILE"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_compiled_gradient_equals_the_unrewritten_one_at_moderate_inputs(name, mode, rng):
+    # the rewrites change how the gradient is computed, never its value where the graph as
+    # written is itself finite
+    kind, cost_of, _ = CASES[name]
+    (a, b), _ = _inputs(kind, "float64")
+    if kind == "labels":
+        values = [rng.normal(size=(6, 3)) * 3, rng.integers(0, 3, 6).astype("int32")]
+    else:
+        values = [rng.normal(size=7) * 3, rng.random(7)]
+    g = T.grad(cost_of(a, b), a)
+    got = symconv.function([a, b], g, mode=mode, on_unused_input="ignore")(*values)
+    with symconv.config.change_flags(optimizer="None"):
+        want = symconv.function([a, b], g, on_unused_input="ignore")(*values)
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
 @pytest.mark.parametrize("name", ["nll_mean", "real_example", "log_sum_exp", "log1p_exp",
                                   "log_sigmoid_forms", "log_softmax"])
 def test_without_the_rewrites_the_same_gradient_overflows(name):
