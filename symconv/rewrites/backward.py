@@ -9,34 +9,21 @@ from __future__ import annotations
 
 from symconv.graph import Node, Variable
 from symconv.ops import elemwise as E
-from symconv.ops.shape import assert_sizes, broadcast_to, shape_of
+from symconv.ops.shape import assert_sizes
 from symconv.rewrite import register
-from symconv.rewrites.sigmoid import _exp_terms, _negated
-from symconv.rewrites.stabilize import _factors, _owner_op, _product
+from symconv.rewrites.sigmoid import _exp_terms
+from symconv.rewrites.stabilize import _factors, _negated, _owner_op, _product, fit
 
 
-def fit(new: Variable, old: Variable, like: Variable) -> Variable | None:
-    """``new`` standing for ``old``: as it is when the types agree; broadcast to the shape of
-    ``like`` (a dropped factor of ``old``, with ``old``'s broadcast pattern) when cancelling
-    factors left a result that broadcasts on an axis ``old`` does not; else None."""
-    if new.dtype != old.dtype or new.ndim != old.ndim:
-        return None
-    if new.type.broadcastable == old.type.broadcastable:
-        return new
-    if like.type.broadcastable != old.type.broadcastable or like.ndim != old.ndim:
-        return None
-    return broadcast_to(new, *shape_of(like))
+def _same(a: Variable, b: Variable) -> bool:
+    """a and b are one computation (the same node, or equal nodes not merged yet)."""
+    return a is b or (a.owner is not None and b.owner is not None
+                      and a.owner.key() == b.owner.key())
 
 
 def _is_negation(u: Variable, t: Variable) -> bool:
-    """u is -t as written (neg(t), t = neg(u), or the difference reversed)."""
-    if _owner_op(u, "neg") is not None and u.owner.inputs[0] is t:
-        return True
-    if _owner_op(t, "neg") is not None and t.owner.inputs[0] is u:
-        return True
-    minus_t = _negated(t)
-    return minus_t is u or (minus_t.owner is not None and u.owner is not None
-                            and minus_t.owner.key() == u.owner.key())
+    """u is -t as written: neg(t), t = neg(u), a difference reversed, -a - b for a + b."""
+    return _same(_negated(t), u) or _same(_negated(u), t)
 
 
 def _sigmoid_factor(f: Variable) -> tuple[Variable, Variable | None] | None:

@@ -11,26 +11,8 @@ from __future__ import annotations
 from symconv.graph import Constant, Node, Variable
 from symconv.ops import elemwise as E
 from symconv.rewrite import register
-from symconv.rewrites.stabilize import _factors, _is_one, _one_plus_exp, _owner_op, _product
-
-
-def _negated(t: Variable) -> Variable:
-    """-t, written without a double negation where t is a negation, a sum or a difference.
-    Negating twice gives back t's own node (-(u + v) = -u - v and -(-u - v) = u + v), so the
-    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again."""
-    neg = _owner_op(t, "neg")
-    if neg is not None:
-        return neg.inputs[0]
-    sub = _owner_op(t, "sub")
-    if sub is not None:
-        inner = _owner_op(sub.inputs[0], "neg")
-        if inner is not None:                  # -(-u - v) = u + v
-            return E.add(inner.inputs[0], sub.inputs[1])
-        return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
-    add = _owner_op(t, "add")
-    if add is not None and add.inputs[0].dtype == t.dtype:   # -(u + v) = -u - v
-        return E.sub(E.neg(add.inputs[0]), add.inputs[1])
-    return E.neg(t)
+from symconv.rewrites.stabilize import (_factors, _is_one, _negated, _one_plus_exp,
+                                        _owner_op, _product)
 
 
 @register("stabilize", ops=["true_div"])

@@ -43,6 +43,38 @@ def _one_plus_exp(var: Variable) -> Variable | None:
     return None
 
 
+def _negated(t: Variable) -> Variable:
+    """-t, written without a double negation where t is a negation, a sum or a difference.
+    Negating twice gives back t's own node (-(u + v) = -u - v and -(-u - v) = u + v), so the
+    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again."""
+    neg = _owner_op(t, "neg")
+    if neg is not None:
+        return neg.inputs[0]
+    sub = _owner_op(t, "sub")
+    if sub is not None:
+        inner = _owner_op(sub.inputs[0], "neg")
+        if inner is not None:                  # -(-u - v) = u + v
+            return E.add(inner.inputs[0], sub.inputs[1])
+        return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
+    add = _owner_op(t, "add")
+    if add is not None and add.inputs[0].dtype == t.dtype:   # -(u + v) = -u - v
+        return E.sub(E.neg(add.inputs[0]), add.inputs[1])
+    return E.neg(t)
+
+
+def fit(new: Variable, old: Variable, like: Variable) -> Variable | None:
+    """``new`` standing for ``old``: as it is when the types agree; broadcast to the shape of
+    ``like`` (a dropped factor of ``old``, with ``old``'s broadcast pattern) when cancelling
+    factors left a result that broadcasts on an axis ``old`` does not; else None."""
+    if new.dtype != old.dtype or new.ndim != old.ndim:
+        return None
+    if new.type.broadcastable == old.type.broadcastable:
+        return new
+    if like.type.broadcastable != old.type.broadcastable or like.ndim != old.ndim:
+        return None
+    return broadcast_to(new, *shape_of(like))
+
+
 @register("stabilize", ops=["log"])
 def log_softmax(node: Node) -> Variable | None:
     # log(softmax(x)) -> logsoftmax(x)
@@ -138,7 +170,6 @@ def _softmax_backward(node: Node) -> tuple[Variable, Variable, Variable] | None:
 def _minus(c: Variable) -> Variable:
     """-c as canonicalize would leave it (the negation inside a broadcast, no double negation),
     so the fixpoint needs no extra pass over the whole backward graph to tidy it."""
-    from symconv.rewrites.sigmoid import _negated
     source = _owner_op(c, "broadcast_to")
     if source is not None and source.inputs[0].ndim == c.ndim:
         return broadcast_to(_negated(source.inputs[0]), *source.inputs[1:])
@@ -239,7 +270,6 @@ def cancel_positive_division(node: Node) -> Variable | None:
         for g in rest[1:]:
             out = E.mul(out, g)
         out = E.neg(out) if negated else out
-        from symconv.rewrites.backward import fit
         return fit(out, node.out, factors[drop])   # (1 / p) * p leaves a broadcast 1
     return None
 
