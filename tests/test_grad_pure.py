@@ -297,3 +297,23 @@ def test_second_order_gradient_of_the_hand_written_logistic_is_finite():
                                atol=1e-20)
     with symconv.config.change_flags(optimizer="None"), np.errstate(all="ignore"):
         assert not np.isfinite(symconv.function([x], hx)(VALUES)).all()
+
+
+def test_logistic_forms_of_discrete_inputs_rewrite_without_failing():
+    # -t of a bool is refused and of an unsigned int wraps: the rules negate in float
+    import warnings
+    x, u = T.bvector("x"), T.vector("u", dtype="uint8")
+    t = (x > 0) + (x < 2)
+    outs = [1 / (1 + T.exp(t)), T.log(1 - T.nnet.sigmoid(t)), 1 / (1 + T.exp(u)),
+            (1 + T.exp(u)) ** -2, 1 - T.nnet.sigmoid(u)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # a failing rule is reported as a warning
+        f = symconv.function([x, u], outs)
+    xv, uv = np.array([1, 0, 3], "int8"), np.array([0, 3, 250], "uint8")
+    tv, uf = ((xv > 0) | (xv < 2)).astype("float32"), uv.astype("float32")
+    with np.errstate(over="ignore"):
+        want = [1 / (1 + np.exp(tv)), -np.logaddexp(0, tv), 1 / (1 + np.exp(uf)),
+                (1 + np.exp(uf)) ** -2, _sigmoid(-uf)]
+    for got, ref in zip(f(xv, uv), want):
+        assert got.dtype == "float32"
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-30)

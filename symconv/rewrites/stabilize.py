@@ -46,7 +46,11 @@ def _one_plus_exp(var: Variable) -> Variable | None:
 def _negated(t: Variable) -> Variable:
     """-t, written without a double negation where t is a negation, a sum or a difference.
     Negating twice gives back t's own node (-(u + v) = -u - v and -(-u - v) = u + v), so the
-    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again."""
+    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again.
+    A t of a discrete dtype is negated in the float its sigmoid or exp would give (-t of a
+    bool is refused, of an unsigned int wraps around)."""
+    if t.dtype[0] not in "fc":
+        return E.neg(E.cast(t, E.upgrade_to_float(t.dtype)))
     neg = _owner_op(t, "neg")
     if neg is not None:
         return neg.inputs[0]
