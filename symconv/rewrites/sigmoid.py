@@ -126,8 +126,5 @@ def one_minus_sigmoid(node: Node) -> Variable | None:
     sig = _owner_op(s, "sigmoid")
     if sig is None or not _is_one(one):
         return None
-    x = sig.inputs[0]
-    if x.dtype != sig.out.dtype:     # -x of an unsigned x would wrap around
-        x = E.cast(x, sig.out.dtype)
-    out = E.sigmoid(_negated(x))
+    out = E.sigmoid(_negated(sig.inputs[0]))   # (a discrete x is negated in float)
     return out if out.type == node.out.type else None
