@@ -69,22 +69,6 @@ def _add_all(terms: list[Variable]) -> Variable:
     return total
 
 
-def _stabilized(roots: list[Variable], pinned: list[Variable],
-                seeds: dict[int, list[Variable]]) -> list[Variable]:
-    """The roots after the canonicalize and stabilize rewrites, so that gradients are taken of
-    the stable forms (e.g. softmax + log becomes one cross-entropy op with a stable backward)."""
-    from symconv.config import config
-    from symconv.rewrite import rewrite_graph
-    if config.optimizer == "None":
-        return roots
-    new_roots = rewrite_graph(roots, config.optimizer, phases=("canonicalize", "stabilize"),
-                              pinned=pinned + roots[1:])
-    for old, new in zip(roots, new_roots):
-        if new is not old and id(old) in seeds:
-            seeds[id(new)] = seeds.pop(id(old))
-    return new_roots
-
-
 def _expansion_grads(node: Any, g: Variable) -> list[Variable | None]:
     """Gradients of a node whose op has no rule of its own: those of its expansion (op.expand)
     into ordinary ops, seeded with ``g``; a repeated input gets its whole gradient once."""
@@ -106,6 +90,10 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
          known_grads: dict | None = None, return_disconnected: str = "zero",
          null_gradients: str = "raise") -> Variable | list[Variable | None]:
     """Symbolic gradient of the scalar ``cost`` with respect to ``wrt`` (a variable or a list).
+
+    The gradient is that of the graph as written, the same whatever the flags or mode: no
+    rewrite runs here. Numerical stability (softmax cross-entropy, log-sigmoid, log-sum-exp
+    backward forms) is the stabilize phase's work when the function is compiled.
 
     Parameters
     ----------
@@ -154,8 +142,6 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
         raise ValueError("grad: give a cost or known_grads")
 
     blockers = list(consider_constant or [])
-    roots, wrt_list, restore = _constants_as_inputs(roots, wrt_list, seeds)
-    roots = _stabilized(roots, wrt_list + blockers, seeds)
     order = toposort(roots, blockers)
     reach = {id(w) for w in wrt_list}
     for node in order:
@@ -206,7 +192,6 @@ def grad(cost: Variable | None, wrt: Variable | Sequence[Variable],
                 results.append(None)
                 continue
         results.append(_zeros_for(w))
-    results = restore(results)
     return results[0] if single else results
 
 
@@ -231,27 +216,6 @@ def _connected(roots: list[Variable], blockers: list[Variable]) -> set[int]:
             continue
         stack.extend(node.inputs)
     return seen
-
-
-def _constants_as_inputs(roots: list[Variable], wrt: list[Variable],
-                         seeds: dict[int, list[Variable]]) -> tuple:
-    """Theano differentiates with respect to a constant: stand an input in for each constant
-    in ``wrt`` (rewrites would fold it away), and put the constant back in the gradients."""
-    from symconv.graph import Constant, clone_replace
-    stand_ins = {w: Variable(w.type, None, w.name) for w in wrt if isinstance(w, Constant)}
-    if not stand_ins:
-        return roots, wrt, lambda results: results
-    new_roots = clone_replace(roots, stand_ins)
-    for old, new in zip(roots, new_roots):
-        if new is not old and id(old) in seeds:
-            seeds[id(new)] = seeds.pop(id(old))
-    back = {v: c for c, v in stand_ins.items()}
-
-    def restore(results: list) -> list:
-        done = clone_replace([r for r in results if r is not None], back)
-        it = iter(done)
-        return [None if r is None else next(it) for r in results]
-    return new_roots, [stand_ins.get(w, w) for w in wrt], restore
 
 
 # ---- verify_grad ---------------------------------------------------------------------------

@@ -28,6 +28,9 @@ class Phase:
 _PHASES = {name: Phase(name) for name in PHASES}
 # the optimizer levels: which phases (and which rules tagged 'fast_compile') each runs
 FAST_COMPILE_RULES: set[str] = set()
+# phases whose own rules all run under fast_compile too: T.grad is pure, so a gradient is only
+# as stable as the compiled function makes it, and a NaN is a wrong answer, not a slow one
+FAST_COMPILE_PHASES = ("stabilize",)
 
 
 def register(phase: str, ops: Iterable[str] | None = None, name: str | None = None,
@@ -173,7 +176,8 @@ def rewrite_graph(outputs: Sequence[Variable], optimizer: str = "fast_run",
             # keep the graph canonical: what a later phase builds is canonicalized in its fixpoint
             rules = rules + _PHASES["canonicalize"].rules
         if optimizer == "fast_compile":
-            rules = [r for r in rules if r[0] in FAST_COMPILE_RULES]
+            own = {id(r) for r in phase.rules} if phase.name in FAST_COMPILE_PHASES else set()
+            rules = [r for r in rules if r[0] in FAST_COMPILE_RULES or id(r) in own]
         for _ in range(max_passes if rules else 0):   # merge is done once rules are
             outputs, changed = run_rules(outputs, rules, pinned)
             if not changed:

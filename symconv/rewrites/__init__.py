@@ -4,3 +4,4 @@ from symconv.rewrites import specialize  # noqa: F401
 from symconv.rewrites import bucketing  # noqa: F401
 from symconv.rewrites import sigmoid  # noqa: F401
 from symconv.rewrites import fold  # noqa: F401
+from symconv.rewrites import backward  # noqa: F401

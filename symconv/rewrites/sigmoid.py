@@ -2,29 +2,17 @@
 
 ``1 / (1 + exp(-z))`` as written in Theano's tutorials becomes ``sigmoid(z)``, so the log rules
 of stabilize.py turn the cross-entropy into softplus forms; ``log(1 + x)`` becomes ``log1p(x)``
-and ``log(exp(a) + exp(b))`` is shifted by the larger exponent. T.grad runs these rules before
-differentiating, so the gradients are taken of the stable forms.
+and ``log(exp(a) + exp(b))`` is shifted by the larger exponent; ``1 - sigmoid(x)`` becomes
+``sigmoid(-x)``. They run at compile time on the forward graph and on the backward graph T.grad
+wrote from it (backward.py has the product rules that finish the backward forms).
 """
 from __future__ import annotations
 
-from symconv.graph import Node, Variable
+from symconv.graph import Constant, Node, Variable
 from symconv.ops import elemwise as E
 from symconv.rewrite import register
-from symconv.rewrites.stabilize import _is_one, _one_plus_exp, _owner_op
-
-
-def _negated(t: Variable) -> Variable:
-    """-t, written without a double negation where t is a negation or a difference."""
-    neg = _owner_op(t, "neg")
-    if neg is not None:
-        return neg.inputs[0]
-    sub = _owner_op(t, "sub")
-    if sub is not None:
-        inner = _owner_op(sub.inputs[0], "neg")
-        if inner is not None:                  # -(-u - v) = u + v
-            return E.add(inner.inputs[0], sub.inputs[1])
-        return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
-    return E.neg(t)
+from symconv.rewrites.stabilize import (_factors, _is_one, _negated, _one_plus_exp,
+                                        _owner_op, _product)
 
 
 @register("stabilize", ops=["true_div"])
@@ -39,7 +27,35 @@ def logistic_quotient(node: Node) -> Variable | None:
     ex = _owner_op(num, "exp")
     if ex is not None and ex.inputs[0] is t:
         return E.sigmoid(t)
+    # (a * exp(t)) / (1 + exp(t)) -> a * sigmoid(t)   (a second T.grad writes it)
+    negated, factors = _factors(num)
+    for k, f in enumerate(factors):
+        ex = _owner_op(f, "exp")
+        if ex is not None and ex.inputs[0] is t and len(factors) > 1:
+            out = _product(negated, factors[:k] + factors[k + 1:] + [E.sigmoid(t)])
+            return out if out.type == node.out.type else None
     return None
+
+
+@register("stabilize", ops=["pow"])
+def logistic_power(node: Node) -> Variable | None:
+    # (1 + exp(t)) ** -c -> sigmoid(-t) ** c   (c > 0 constant): T.grad writes
+    # (1 + exp(t)) ** -2 for (1 + exp(t)) ** -1, whose exp(t) factor then overflows against it
+    base, c = node.inputs
+    t = _one_plus_exp(base)
+    if t is None or not isinstance(c, Constant) or c.data.size != 1 or \
+            not all(s == 1 for s in c.type.shape) or not float(c.data.reshape(-1)[0]) < 0:
+        return None
+    s = E.sigmoid(_negated(t))
+    power = -float(c.data.reshape(-1)[0])
+    # the powers T.grad writes, spelled as canonicalize would (FAST_COMPILE does not run it)
+    if power == 1:
+        out = s
+    elif power == 2:
+        out = E.sqr(s)
+    else:
+        out = E.pow(s, Constant(c.type, -c.data))
+    return out if out.type == node.out.type else None
 
 
 @register("stabilize", ops=["inv"])
@@ -100,3 +116,15 @@ def log_sum_exp(node: Node) -> Variable | None:
         total = E.add(total, E.exp(E.sub(t, m)))
     result = E.add(m, E.log(total))
     return result if result.dtype == node.out.dtype else E.cast(result, node.out.dtype)
+
+
+@register("stabilize", ops=["sub"])
+def one_minus_sigmoid(node: Node) -> Variable | None:
+    # 1 - sigmoid(x) -> sigmoid(-x)   (exact; the difference loses every digit once sigmoid(x)
+    # rounds to 1, and T.grad's backward of log(1 - sigmoid(x)) divides by it)
+    one, s = node.inputs
+    sig = _owner_op(s, "sigmoid")
+    if sig is None or not _is_one(one):
+        return None
+    out = E.sigmoid(_negated(sig.inputs[0]))   # (a discrete x is negated in float)
+    return out if out.type == node.out.type else None

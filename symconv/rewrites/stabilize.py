@@ -43,6 +43,42 @@ def _one_plus_exp(var: Variable) -> Variable | None:
     return None
 
 
+def _negated(t: Variable) -> Variable:
+    """-t, written without a double negation where t is a negation, a sum or a difference.
+    Negating twice gives back t's own node (-(u + v) = -u - v and -(-u - v) = u + v), so the
+    sigmoid(-t) of two rules is one node: 1 / (1 + exp(-x - b)) and 1 - that meet again.
+    A t of a discrete dtype is negated in the float its sigmoid or exp would give (-t of a
+    bool is refused, of an unsigned int wraps around)."""
+    if t.dtype[0] not in "fc":
+        return E.neg(E.cast(t, E.upgrade_to_float(t.dtype)))
+    neg = _owner_op(t, "neg")
+    if neg is not None:
+        return neg.inputs[0]
+    sub = _owner_op(t, "sub")
+    if sub is not None:
+        inner = _owner_op(sub.inputs[0], "neg")
+        if inner is not None:                  # -(-u - v) = u + v
+            return E.add(inner.inputs[0], sub.inputs[1])
+        return E.sub(sub.inputs[1], sub.inputs[0])   # -(u - v) = v - u
+    add = _owner_op(t, "add")
+    if add is not None and add.inputs[0].dtype == t.dtype:   # -(u + v) = -u - v
+        return E.sub(E.neg(add.inputs[0]), add.inputs[1])
+    return E.neg(t)
+
+
+def fit(new: Variable, old: Variable, like: Variable) -> Variable | None:
+    """``new`` standing for ``old``: as it is when the types agree; broadcast to the shape of
+    ``like`` (a dropped factor of ``old``, with ``old``'s broadcast pattern) when cancelling
+    factors left a result that broadcasts on an axis ``old`` does not; else None."""
+    if new.dtype != old.dtype or new.ndim != old.ndim:
+        return None
+    if new.type.broadcastable == old.type.broadcastable:
+        return new
+    if like.type.broadcastable != old.type.broadcastable or like.ndim != old.ndim:
+        return None
+    return broadcast_to(new, *shape_of(like))
+
+
 @register("stabilize", ops=["log"])
 def log_softmax(node: Node) -> Variable | None:
     # log(softmax(x)) -> logsoftmax(x)
@@ -135,6 +171,15 @@ def _softmax_backward(node: Node) -> tuple[Variable, Variable, Variable] | None:
     return None
 
 
+def _minus(c: Variable) -> Variable:
+    """-c as canonicalize would leave it (the negation inside a broadcast, no double negation),
+    so the fixpoint needs no extra pass over the whole backward graph to tidy it."""
+    source = _owner_op(c, "broadcast_to")
+    if source is not None and source.inputs[0].ndim == c.ndim:
+        return broadcast_to(_negated(source.inputs[0]), *source.inputs[1:])
+    return _negated(c)
+
+
 @register("stabilize", ops=["mul"])
 def softmax_crossentropy_grad(node: Node) -> Variable | None:
     # T.grad writes the backward of log(softmax(z)) as softmax's backward of dy = a / sm:
@@ -151,16 +196,17 @@ def softmax_crossentropy_grad(node: Node) -> Variable | None:
         rows = _onehot_rows(a)
         if rows is not None:
             c, y = rows
-            return N.crossentropy_softmax_1hot_grad(-c, z, y)
+            return N.crossentropy_softmax_1hot_grad(_minus(c), z, y)
         if a.type.broadcastable != dy.type.broadcastable:
             a = broadcast_to(a, *shape_of(sm))   # the row sum must count every column
-        return a - E.mul(reduce_sum(a, axis=-1, keepdims=True), sm)
+        # softmax as exp(logsoftmax(z)): the forward's logsoftmax, exp fused into the update
+        return a - E.mul(reduce_sum(a, axis=-1, keepdims=True), E.exp(N.logsoftmax(z)))
     rows = _onehot_rows(dy)
     if rows is not None:
         c, y = rows
         picked = _picked_by(c, sm, y)
         if picked is not None and picked.ndim == 1:
-            return N.crossentropy_softmax_1hot_grad(-picked, z, y)
+            return N.crossentropy_softmax_1hot_grad(_minus(picked), z, y)
     return None
 
 
@@ -228,7 +274,7 @@ def cancel_positive_division(node: Node) -> Variable | None:
         for g in rest[1:]:
             out = E.mul(out, g)
         out = E.neg(out) if negated else out
-        return out if _same_type(out, node.out) else None
+        return fit(out, node.out, factors[drop])   # (1 / p) * p leaves a broadcast 1
     return None
 
 
