@@ -3,3 +3,4 @@ from symconv.rewrites import canonicalize, stabilize  # noqa: F401
 from symconv.rewrites import specialize  # noqa: F401
 from symconv.rewrites import bucketing  # noqa: F401
 from symconv.rewrites import sigmoid  # noqa: F401
+from symconv.rewrites import pool_switches  # noqa: F401
