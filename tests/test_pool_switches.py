@@ -53,8 +53,10 @@ def test_kernels_against_reference_with_ties(c, monkeypatch):
     want_y = pool2d_ref(x, **params) if x.size else numpy_pool.pool2d(x, **params)
     gy = rng.normal(size=want_y.shape).astype(c["dtype"])
     want_gx = pool2d_grad_ref(x, want_y, gy, **params) if x.size else np.zeros_like(x)
-    for thread_min in (numpy_pool._THREAD_MIN_SIZE, 0):    # 0: the threaded split always
+    # then the threaded split and blocks of one leading row, whatever the size
+    for thread_min, block in ((numpy_pool._THREAD_MIN_SIZE, numpy_pool.SWITCHES_BLOCK), (0, 1)):
         monkeypatch.setattr(numpy_pool, "_THREAD_MIN_SIZE", thread_min)
+        monkeypatch.setattr(numpy_pool, "SWITCHES_BLOCK", block)
         fast = numpy_pool.pool2d_switches(x, **params)
         generic = max_pool_2d_switches.kernel(np, x, **params)
         np.testing.assert_array_equal(np.asarray(fast), np.asarray(generic))

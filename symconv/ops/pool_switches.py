@@ -72,7 +72,7 @@ def record_switches(xp: Any, taps: list, y: Any, index: Any, win: PoolWindow, le
     ``taps`` holds one (nl, OH, OW) array per window tap in row-major tap order: the input
     element at that tap of every window of leading rows ``lead0 .. lead0 + nl`` (padding
     included, which never wins alone: it holds the lowest value and each window has at least
-    one real element). ``origins`` may pass in ``window_origins(xp, win, lead0, nl)``.
+    one real element). ``origins`` may pass in ``window_origins(xp, win, 0, nl)``.
     """
     nl, oh, ow = y.shape
     (h, w), (sh, sw), (ph, pw), (wh, ww) = win.in_hw, win.stride, win.pad, win.ws
@@ -101,7 +101,12 @@ def record_switches(xp: Any, taps: list, y: Any, index: Any, win: PoolWindow, le
     offset = xp.empty(y.shape, wide)
     xp.multiply(row, wide(w), out=offset)
     xp.add(offset, col, out=offset)
-    xp.add(window_origins(xp, win, lead0, nl) if origins is None else origins, offset, out=index)
+    if origins is None:
+        xp.add(window_origins(xp, win, lead0, nl), offset, out=index)
+    else:
+        xp.add(origins, offset, out=index)
+        if lead0:
+            xp.add(index, lead0 * h * w, out=index)
     empty = xp.zeros((0,), np.intp)
     if int(count.min()) == 1 == int(count.max()):
         return empty, empty
