@@ -184,3 +184,22 @@ def test_switches_out_and_grad_need_a_switches_node():
         max_pool_2d_switches_out(pool_2d(x, ws=(2, 2), ignore_border=True))
     with pytest.raises(PoolError, match="mode 'max'"):
         max_pool_2d_switches(x, ws=(2, 2), ignore_border=True, mode="sum")
+
+
+@pytest.mark.parametrize("mode", ["FAST_RUN", "DebugMode", "NanGuardMode"])
+def test_float32_empty_batch_and_checking_modes(mode):
+    # the bundle passes DebugMode's type checks and NanGuardMode; a batch of 0 images works
+    x = T.tensor4("x", dtype="float32")
+    y = pool.pool_2d(x, (2, 2), ignore_border=False)
+    fn = symconv.function([x], [y, T.grad((y * y).sum(), x)], mode=mode)
+    assert "max_pool_2d_grad_switches" in _ops(fn)
+    rng = np.random.default_rng(2)
+    for shape in ((0, 2, 5, 4), (2, 2, 5, 4)):
+        xv = _with_ties(shape, rng, np.float32)
+        got_y, got_gx = fn(xv)
+        want_y = numpy_pool.pool2d(xv, (2, 2), ignore_border=False)
+        assert got_y.dtype == got_gx.dtype == np.float32 and got_gx.shape == shape
+        np.testing.assert_array_equal(got_y, want_y)
+        np.testing.assert_allclose(got_gx, pool2d_grad_ref(xv, want_y, 2 * want_y, (2, 2),
+                                                           ignore_border=False)
+                                   if xv.size else np.zeros(shape), rtol=1e-6)
