@@ -1,8 +1,12 @@
 """Fast NumPy kernels for Theano's 2D pooling over the last two axes: forward and gradient.
 
-Both loop over the ws[0] * ws[1] window taps only; each tap is one strided slice of the input.
+pool2d and pool2d_grad loop over the ws[0] * ws[1] window taps only; each tap is one strided
+slice of the input. pool2d_switches and pool2d_grad_switches are max pooling by switches
+(symconv.ops.pool_switches): the forward records each window's maximum, the backward scatters.
 """
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -123,18 +127,20 @@ def pool2d_grad(x: np.ndarray, y: np.ndarray, gy: np.ndarray, ws: Pair,
 # building it broadcasts over short rows (a sixth of the switches forward on LeNet's layers).
 _ORIGINS: dict[tuple, np.ndarray] = {}
 _ORIGINS_KEPT = 4
+_ORIGINS_LOCK = threading.Lock()   # the kernel's worker threads share the cache
 SWITCHES_BLOCK = 1 << 21
 
 
 def _origins(geo: PoolWindow, rows: int) -> np.ndarray:
     key = (geo.in_hw, geo.ws, geo.stride, geo.pad, geo.out_hw, rows)
-    found = _ORIGINS.pop(key, None)
-    if found is None:
-        found = window_origins(np, geo, 0, rows)
-        found.setflags(write=False)
-        while len(_ORIGINS) >= _ORIGINS_KEPT:
-            del _ORIGINS[next(iter(_ORIGINS))]
-    _ORIGINS[key] = found   # most recently used last
+    with _ORIGINS_LOCK:
+        found = _ORIGINS.pop(key, None)
+        if found is None:
+            found = window_origins(np, geo, 0, rows)
+            found.setflags(write=False)
+            while len(_ORIGINS) >= _ORIGINS_KEPT:
+                del _ORIGINS[next(iter(_ORIGINS))]
+        _ORIGINS[key] = found   # most recently used last
     return found
 
 
