@@ -1,7 +1,9 @@
 """Time the NumPy conv2d/pool2d kernels against PyTorch CPU at LeNet's layer shapes.
 
 Each case runs symconv and torch in alternating blocks in one process, warmed up; medians.
-Usage: ``python benchmarks/bench_conv_kernels.py [--repeats N] [--out PATH]``.
+Usage: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv_kernels.py
+[--repeats N] [--out PATH]`` (the variables unset as on a user's machine; the JSON records the
+BLAS kernel threadpoolctl reports).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from symconv.backends.numpy_conv import (  # noqa: E402
     conv2d, conv2d_grad_inputs, conv2d_grad_weights,
 )
-from symconv.backends.numpy_pool import pool2d, pool2d_grad  # noqa: E402
+from symconv.backends.numpy_pool import (  # noqa: E402
+    pool2d, pool2d_grad, pool2d_grad_switches, pool2d_switches,
+)
 
 try:
     import torch
@@ -67,17 +71,26 @@ def _cases(batch: int, rng: np.random.Generator) -> list[tuple[str, Callable, Ca
         x = rng.standard_normal((batch,) + chw, dtype=np.float32)
         y = pool2d(x, (2, 2))
         gy = rng.standard_normal(y.shape, dtype=np.float32)
+        switches = pool2d_switches(x, (2, 2))
+        # "fwd"/"grad": the plain kernels (forward without switches; backward comparing x with
+        # y); "fwd switches"/"grad switches": what a training step runs since the switches
+        # rewrite, against torch's forward with indices and its backward from the indices
         ours = {"fwd": lambda x=x: pool2d(x, (2, 2)),
-                "grad": lambda x=x, y=y, gy=gy: pool2d_grad(x, y, gy, (2, 2))}
+                "grad": lambda x=x, y=y, gy=gy: pool2d_grad(x, y, gy, (2, 2)),
+                "fwd switches": lambda x=x: pool2d_switches(x, (2, 2)),
+                "grad switches": lambda s=switches, gy=gy: pool2d_grad_switches(s, gy)}
         theirs = dict.fromkeys(ours)
         if torch is not None:
             tx, tgy = torch.from_numpy(x), torch.from_numpy(gy)
             _, idx = F.max_pool2d(tx, 2, return_indices=True)
-            # Both backward kernels get the forward's by-product: y for us, argmax indices for
-            # torch (which sends each window's gradient to one element, not to all ties).
+            # Both backward kernels get the forward's by-product: y or the switches for us,
+            # argmax indices for torch (which sends each window's gradient to one element,
+            # not to all ties as Theano and symconv do).
             theirs = {
                 "fwd": lambda tx=tx: F.max_pool2d(tx, 2),
                 "grad": lambda tx=tx, tgy=tgy, idx=idx: _torch_pool_grad(tgy, tx, idx),
+                "fwd switches": lambda tx=tx: F.max_pool2d(tx, 2, return_indices=True),
+                "grad switches": lambda tx=tx, tgy=tgy, idx=idx: _torch_pool_grad(tgy, tx, idx),
             }
         cases += [(f"{layer} {kind}", ours[kind], theirs[kind]) for kind in ours]
     return cases
@@ -126,6 +139,13 @@ def _machine() -> dict:
             "platform": platform.platform()}
 
 
+def _blas() -> list[dict]:
+    """The loaded BLAS/OpenMP libraries and the kernel OpenBLAS picked (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+    return [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for i in threadpool_info()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per block")
@@ -147,7 +167,9 @@ def main() -> None:
     result = {
         "benchmark": "conv_kernels_cpu",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": {**_machine(), "loadavg_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "blas": _blas(),
+        "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
         "versions": {"numpy": np.__version__, "torch": torch.__version__ if torch else None},
         "torch_threads": torch.get_num_threads() if torch else None,
         "dtype": "float32",

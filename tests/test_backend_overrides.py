@@ -31,6 +31,25 @@ def _pool(rng, mode, ignore_border=True, pad=(0, 0), ws=(2, 3), stride=None):
     return [x], [y, T.grad((y * y).sum(), x)], [xv]
 
 
+def _pool_ties(rng, stride):
+    # few distinct values: most windows have tied maxima (the switches' extra pairs)
+    x = T.tensor4("x", dtype="float32")
+    y = pool.pool_2d(x, (2, 3), ignore_border=False, stride=stride)
+    xv = rng.integers(0, 3, size=(2, 3, 7, 8)).astype("float32")
+    return [x], [y, T.grad((y * y).sum(), x)], [xv]
+
+
+def _max_pool_grad_given_maxout(rng):
+    # max_pool_2d_grad on a maxout the caller passes: the switches rewrite cannot apply, so
+    # the compare kernel runs (in the pool_2d gradient cases the rewrite replaces it)
+    x, y, gy = T.tensor4("x"), T.tensor4("y"), T.tensor4("gy")
+    xv = rng.permutation(2 * 3 * 8 * 6).reshape(2, 3, 8, 6) / 10.0
+    yv = xv.reshape(2, 3, 4, 2, 3, 2).max(axis=(3, 5))
+    params = dict(ws=(2, 2), ignore_border=True)
+    return [x, y, gy], [symconv.ops.pool.max_pool_2d_grad(x, y, gy, **params)], \
+        [xv, yv, rng.normal(size=yv.shape)]
+
+
 def _dot_beside_conv(rng):
     # a conv in the same program makes the dot lowering split large products over threads
     a, b = T.matrix("a", dtype="float32"), T.matrix("b", dtype="float32")
@@ -62,6 +81,8 @@ CASES = {
     "pool average_inc_pad": lambda rng: _pool(rng, "average_inc_pad", pad=(1, 1),
                                               stride=(1, 2)),
     "pool average_exc_pad": lambda rng: _pool(rng, "average_exc_pad", pad=(1, 2), ws=(3, 3)),
+    "pool max grad, given maxout": _max_pool_grad_given_maxout,
+    "pool max, overlapping, float32 ties": lambda rng: _pool_ties(rng, stride=(1, 2)),
     "dot beside conv": _dot_beside_conv,
     "elementwise and indexing": _elementwise_and_indexing,
 }

@@ -10,6 +10,7 @@ from symconv.backends.numpy_lowerings import lowering
 from symconv.graph import Node
 from symconv.ops import conv as C
 from symconv.ops import pool as P
+from symconv.ops import pool_switches as PS
 from symconv.ops.conv import ConvParams
 from symconv.ops.pool import pool_kernel_args
 
@@ -79,7 +80,8 @@ def _average_pool_2d_grad(backend: Backend, node: Node) -> Thunk:
 
 # the ops lowered above to kernels that run on numpy_conv's worker threads
 _THREADED = frozenset({C.conv2d, C.conv2d_grad_wrt_inputs, C.conv2d_grad_wrt_weights,
-                       P.pool_2d, P.max_pool_2d_grad, P.average_pool_2d_grad})
+                       P.pool_2d, P.max_pool_2d_grad, P.average_pool_2d_grad,
+                       PS.max_pool_2d_switches, PS.max_pool_2d_grad_switches})
 
 # Below this many multiply-adds a matmul is not worth splitting over the worker threads.
 _SPLIT_DOT_MIN = 1 << 21
@@ -112,3 +114,17 @@ def _dot(backend: Backend, node: Node) -> Thunk:
         numpy_conv.parallel_map(rows, m, -(-m // threads), True)
         return out
     return dot
+
+
+@lowering("max_pool_2d_switches")
+def _max_pool_2d_switches(backend: Backend, node: Node) -> Thunk:
+    args = pool_kernel_args(node)
+
+    def max_pool_2d_switches(x: np.ndarray) -> numpy_pool.PoolSwitches:
+        return numpy_pool.pool2d_switches(x, **args)
+    return max_pool_2d_switches
+
+
+@lowering("max_pool_2d_grad_switches")
+def _max_pool_2d_grad_switches(backend: Backend, node: Node) -> Thunk:
+    return numpy_pool.pool2d_grad_switches
