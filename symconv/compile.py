@@ -9,10 +9,10 @@ import numpy as np
 
 from symconv.config import config
 from symconv.executor import Program, view_root
-from symconv.graph import (Constant, SharedVariable, Variable, apply, as_tensor_variable,
-                           clone_replace, graph_inputs, is_literal, rebuild)
+from symconv.graph import (Constant, SharedVariable, TensorType, Variable, apply,
+                           as_tensor_variable, clone_replace, graph_inputs, is_literal, rebuild)
 from symconv.io import In, Out
-from symconv.values import filter_value
+from symconv.values import copy_value, filter_value, is_array_value
 
 
 class UnusedInputError(ValueError):
@@ -80,6 +80,11 @@ def _check_update(var: Any, value: Any) -> Variable:
     if not isinstance(var, SharedVariable):
         raise TypeError(f"updates can only target shared variables; got {var!r} "
                         f"({type(var).__name__}) as an update target")
+    if not isinstance(value, Variable) and hasattr(var.type, "make_constant"):
+        return var.type.make_constant(value)   # a sparse or generic value
+    if not isinstance(var.type, TensorType) and getattr(value, "type", None) != var.type:
+        raise TypeError(f"an update must have the same type as its shared variable: {var} is "
+                        f"{var.type} but its update {value} is {getattr(value, 'type', value)}")
     if is_literal(value) or isinstance(value, (np.ndarray, np.generic, list)):
         return as_tensor_variable(filter_value(var.type, value, allow_downcast=True))
     value = as_tensor_variable(value)
@@ -140,7 +145,8 @@ class _InputSpec:
         self.has_default = option is not None and option.has_default
         self.strict = option is not None and option.strict
         self.dtype = np.dtype(var.dtype)
-        self.ndim = var.ndim
+        # -1: a sparse or generic input never takes the plain-array fast path of check()
+        self.ndim = var.ndim if isinstance(var.type, TensorType) else -1
         self.fixed = [(a, s) for a, s in enumerate(var.type.shape) if s is not None]
 
     def check(self, value: Any) -> np.ndarray:
@@ -166,6 +172,8 @@ class _InputSpec:
 
 def _owned(value: Any) -> np.ndarray:
     """``value`` as a writable array: read-only views (a broadcast, a constant) are copied."""
+    if not is_array_value(value):   # a SciPy sparse matrix or a generic object: as it is
+        return value
     array = np.asarray(value)
     return array if array.flags.writeable else array.copy()
 
@@ -311,7 +319,7 @@ class Function:
             if self._to_host is not None:
                 value = self._to_host(value)
             elif copy:
-                value = np.array(value)
+                value = np.array(value) if is_array_value(value) else copy_value(value)
             elif type(value) is not np.ndarray or not value.flags.writeable:
                 value = _owned(value)
             result.append(value)

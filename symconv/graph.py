@@ -271,7 +271,8 @@ class Node:
         self.op = op
         self.inputs = tuple(inputs)
         self.params = params
-        self.out = Variable(out_type, self)
+        # a type may name its own variable class (sparse matrices: symconv.sparse)
+        self.out = getattr(out_type, "variable_class", Variable)(out_type, self)
 
     def __getstate__(self) -> dict:
         return {"op": self.op, "inputs": self.inputs, "params": self.params, "out": self.out}

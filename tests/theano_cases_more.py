@@ -1,0 +1,179 @@
+"""More programs run under Theano 1.0.5 (fixtures) and symconv (tests): sparse matrices,
+generic shared variables, compile.mode, boolean-mask updates and pooling (issue 13's rest).
+
+Same protocol as tests/theano_cases.py (``case_*(th, T)``); recorded into
+tests/fixtures/theano_api_more.json by ``make_theano_api.py --module theano_cases_more``.
+Cases whose name starts with ``sparse_`` need SciPy. Keep valid for Python 3.10, NumPy 1.23.
+"""
+import importlib
+
+import numpy as np
+
+
+def _f(th, inputs, outputs, *values, **kw):
+    return th.function(inputs, outputs, on_unused_input="ignore", **kw)(*values)
+
+
+def _sparse(th):
+    return importlib.import_module(th.__name__ + ".sparse")
+
+
+def _dense(value):
+    return value.toarray() if hasattr(value, "toarray") else value
+
+
+def _sp():
+    import scipy.sparse as sp
+    return sp
+
+
+def _a(fmt="csr", dtype="float64"):
+    m = np.array([[0, 2.5, 0, -1], [3, 0, 0, 0], [0, 0, 0, 0], [0, -4, 1.5, 2]], dtype=dtype)
+    return getattr(_sp(), fmt + "_matrix")(m)
+
+
+def _w(*shape, seed=1):
+    return np.random.RandomState(seed).uniform(-1, 1, size=shape)
+
+
+# ---- symconv.sparse ----------------------------------------------------------------------
+
+def case_sparse_tutorial_csc_to_csr(th, T):
+    """doc/tutorial/sparse.txt "Properties and Construction"."""
+    S = _sparse(th)
+    x = S.csc_matrix(name="x", dtype="int64")
+    data, indices, indptr, shape = S.csm_properties(x)
+    y = S.CSR(data, indices, indptr, shape)
+    a = _sp().csc_matrix(np.asarray([[0, 1, 1], [0, 0, 0], [1, 0, 0]]))
+    out = th.function([x], y)(a)
+    return [out.format, out.toarray(), str(x.type), str(y.type)]
+
+
+def case_sparse_tutorial_structured_add(th, T):
+    S = _sparse(th)
+    x = S.csc_matrix(name="x", dtype="float32")
+    a = _sp().csc_matrix(np.asarray([[0, 0, -1], [0, -2, 1], [3, 0, 0]], dtype="float32"))
+    return th.function([x], S.structured_add(x, 2))(a).toarray()
+
+
+def case_sparse_dense_roundtrip(th, T):
+    S = _sparse(th)
+    x = S.csc_matrix(name="x", dtype="float64")
+    y = S.dense_from_sparse(x)
+    z = S.csr_from_dense(y * 2)
+    out = th.function([x], [y, z, S.csc_from_dense(y)])(_a("csc"))
+    return [out[0], out[1].format, out[1].toarray(), out[2].format, out[2].toarray()]
+
+
+def case_sparse_structured_dot_grads(th, T):
+    S = _sparse(th)
+    x, w = S.csr_matrix("x", dtype="float64"), T.dmatrix("w")
+    cost = (S.structured_dot(x, w) ** 2).sum()
+    gx, gw = T.grad(cost, [x, w])
+    out = th.function([x, w], [cost, gx, gw])(_a(), _w(4, 3))
+    return [out[0], out[1].format, out[1].toarray(), out[2]]
+
+
+def case_sparse_dot_grads_are_dense(th, T):
+    S = _sparse(th)
+    x, w = S.csc_matrix("x", dtype="float64"), T.dmatrix("w")
+    cost = T.tanh(S.dot(x, w)).sum()
+    gx, gw = T.grad(cost, [x, w])
+    out = th.function([x, w], [S.dot(x, w), _dense_of(S, gx), gw])(_a("csc"), _w(4, 2))
+    return out
+
+
+def _dense_of(S, g):
+    return S.dense_from_sparse(g) if hasattr(g.type, "format") else g
+
+
+def case_sparse_dot_dense_times_sparse(th, T):
+    S = _sparse(th)
+    x, w = S.csr_matrix("x", dtype="float64"), T.dmatrix("w")
+    cost = (S.dot(w, x) * 3).sum()
+    gw = T.grad(cost, w)
+    return th.function([x, w], [S.dot(w, x), gw])(_a(), _w(2, 4))
+
+
+def case_sparse_dense_from_sparse_grad_is_structured(th, T):
+    S = _sparse(th)
+    x, w = S.csr_matrix("x", dtype="float64"), T.dmatrix("w")
+    cost = (S.dense_from_sparse(x) * w).sum()
+    g = T.grad(cost, x)
+    out = th.function([x, w], g)(_a(), _w(4, 4))
+    return [out.format, out.toarray()]
+
+
+def case_sparse_add_sub_mul(th, T):
+    S = _sparse(th)
+    x, y = S.csr_matrix("x", dtype="float64"), S.csr_matrix("y", dtype="float64")
+    d = T.dmatrix("d")
+    outs = [x + y, x - y, x * y, x + d, x * d, -x, x.T, S.sp_sum(x, axis=0),
+            S.sp_sum(x, axis=1), S.sp_sum(x)]
+    b = _sp().csr_matrix(_w(4, 4) * (np.abs(_w(4, 4, seed=2)) > 0.5))
+    vals = th.function([x, y, d], outs)(_a(), b, _w(4, 4, seed=3))
+    return [_dense(v) for v in vals]
+
+
+def case_sparse_elementwise_grads(th, T):
+    S = _sparse(th)
+    x, y = S.csr_matrix("x", dtype="float64"), S.csr_matrix("y", dtype="float64")
+    d = T.dmatrix("d")
+    cost = (S.sp_sum(x * y, sparse_grad=True) + S.sp_sum(x * d, axis=0).sum()
+            + (S.dense_from_sparse(x + y) ** 2).sum() + S.sp_sum(S.structured_exp(x)))
+    gx, gy, gd = T.grad(cost, [x, y, d])
+    b = _sp().csr_matrix(_w(4, 4) * (np.abs(_w(4, 4, seed=2)) > 0.5))
+    vals = th.function([x, y, d], [gx, gy, gd])(_a(), b, _w(4, 4, seed=3))
+    return [_dense(v) for v in vals]
+
+
+def case_sparse_from_dense_grad(th, T):
+    S = _sparse(th)
+    d = T.dmatrix("d")
+    cost = S.sp_sum(S.csc_from_dense(d) * S.csc_from_dense(d), sparse_grad=False)
+    return th.function([d], T.grad(cost, d))(_w(3, 3))
+
+
+def case_sparse_shared_with_update(th, T):
+    S = _sparse(th)
+    s = th.shared(_a("csc"), name="s")
+    w = T.dmatrix("w")
+    step = th.function([w], S.structured_dot(s, w), updates=[(s, S.structured_add(s, 1.0))])
+    first = step(_w(4, 2))
+    second = step(_w(4, 2))
+    return [first, second, s.get_value().format, s.get_value().toarray(), str(s.type)]
+
+
+def case_sparse_csr_input_takes_dense(th, T):
+    S = _sparse(th)
+    x = S.csr_matrix("x", dtype="float64")
+    return th.function([x], S.dense_from_sparse(x))(np.eye(2))
+
+
+def case_sparse_input_converts_other_format(th, T):
+    S = _sparse(th)
+    x = S.csr_matrix("x", dtype="float64")
+    return th.function([x], S.dense_from_sparse(x))(_a("csc"))
+
+
+# ---- shared variables of any Python object -----------------------------------------------
+
+def case_generic_shared(th, T):
+    s = th.shared({"a": 1}, name="s")
+    u = th.shared({"b": 2})
+    out = th.function([], s)()
+    given = th.function([], s, givens={s: u})()
+    th.function([], [], updates=[(s, u)])()
+    after_update = s.get_value()
+    th.function([], [], updates=[(s, {"c": 3})])()
+    return [str(s.type), str(out), str(given), str(after_update), str(s.get_value()),
+            str(th.shared("abc").type), str(th.shared([1, "a"]).type)]
+
+
+def case_generic_shared_value_is_copied(th, T):
+    value = {"a": [1]}
+    s = th.shared(value)
+    out = th.function([], s)()
+    out["a"].append(2)
+    value["a"].append(3)
+    return [str(s.get_value()), str(out)]
