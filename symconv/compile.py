@@ -522,3 +522,7 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         fn.profile.print_at_exit()
     return fn
 from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)
+from symconv import mode  # noqa: E402  (theano.compile.mode: import symconv.compile.mode works)
+from symconv.mode import Mode, get_default_mode, get_mode  # noqa: E402,F401
+import sys as _sys  # noqa: E402
+_sys.modules.setdefault("symconv.compile.mode", mode)

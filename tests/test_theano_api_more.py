@@ -28,7 +28,8 @@ def test_same_as_theano(name: str) -> None:
         with pytest.raises(Exception) as info:
             case(symconv, T)
         names = {k.__name__ for k in type(info.value).__mro__}
-        assert names & set(want["error"]), (
+        # an empty list: Theano raised a bare Exception, any error agrees
+        assert names & set(want["error"]) or not want["error"], (
             f"{name}: raised {type(info.value).__name__}; Theano raised {want['error'][0]} "
             f"({want['message']})")
         return

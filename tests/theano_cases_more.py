@@ -177,3 +177,54 @@ def case_generic_shared_value_is_copied(th, T):
     out["a"].append(2)
     value["a"].append(3)
     return [str(s.get_value()), str(out)]
+
+
+# ---- theano.compile.mode -------------------------------------------------------------------
+
+def case_compile_mode_get_default_mode(th, T):
+    import importlib
+    M = importlib.import_module(th.__name__ + ".compile.mode")
+    default = M.get_default_mode()
+    x = T.dvector("x")
+    tuned = default.including("fast_run").excluding("fusion")
+    outs = [th.function([x], x * 2 + 1, mode=m)(np.array([1.0, 2.0]))
+            for m in (default, tuned, M.get_mode("FAST_COMPILE"), M.get_mode(None),
+                      th.compile.get_default_mode())]
+    return [type(default).__name__, isinstance(tuned, M.Mode),
+            M.get_mode(None) is default or type(M.get_mode(None)) is type(default),
+            sorted(M.predefined_modes) == ["DEBUG_MODE", "FAST_COMPILE", "FAST_RUN"]] + outs
+
+
+def case_compile_mode_unknown_name(th, T):
+    import importlib
+    return importlib.import_module(th.__name__ + ".compile.mode").get_mode("NO_SUCH_MODE")
+
+
+# ---- set_subtensor / inc_subtensor on a boolean mask ---------------------------------------
+
+_M = np.array([[1.5, -2.0, 0.5], [-1.0, 3.0, -0.25], [2.0, -3.5, 1.0]])
+
+
+def case_set_subtensor_bool_mask(th, T):
+    x = T.dmatrix("x")
+    outs = [T.set_subtensor(x[x > 0], 0), T.inc_subtensor(x[x < 0], 10),
+            T.set_subtensor(x[(x > 1).nonzero()], -1)]
+    return th.function([x], outs)(_M)
+
+
+def case_set_subtensor_bool_mask_vector_values(th, T):
+    # (Theano cannot differentiate set_subtensor on a mask; symconv can: tests/test_api_more.py)
+    x, v = T.dmatrix("x"), T.dvector("v")
+    mask = x > 0
+    y = T.set_subtensor(x[mask], v)
+    z = T.inc_subtensor(x[mask], v * 2)
+    gx, gv = T.grad((T.inc_subtensor(x[mask], v) ** 2).sum() + (x[mask] ** 3).sum(), [x, v])
+    return th.function([x, v], [y, z, gx, gv])(_M, np.array([1.0, 0.0, 3.0, 4.0, 5.0]))
+
+
+def case_set_subtensor_row_mask(th, T):
+    x, rows = T.dmatrix("x"), T.bvector("rows")
+    mask = T.cast(rows, "bool")
+    outs = [T.set_subtensor(x[mask], 7.0), T.inc_subtensor(x[mask], 1.0),
+            T.inc_subtensor(x[mask, 1:], 1.0)]
+    return th.function([x, rows], outs)(_M, np.array([1, 0, 1], dtype="int8"))
