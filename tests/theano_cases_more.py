@@ -228,3 +228,69 @@ def case_set_subtensor_row_mask(th, T):
     outs = [T.set_subtensor(x[mask], 7.0), T.inc_subtensor(x[mask], 1.0),
             T.inc_subtensor(x[mask, 1:], 1.0)]
     return th.function([x, rows], outs)(_M, np.array([1, 0, 1], dtype="int8"))
+
+
+# ---- pooling with symbolic sizes, pool_3d, bilinear_upsampling ---------------------------------
+
+def _perm(*shape, seed=0):
+    # distinct values: no ties, so max gradients are unambiguous
+    return np.random.RandomState(seed).permutation(int(np.prod(shape))).reshape(shape) / 10.0
+
+
+def _pool_module(th):
+    return importlib.import_module(th.__name__ + ".tensor.signal.pool")
+
+
+def case_pool_2d_symbolic_sizes(th, T):
+    P = _pool_module(th)
+    x, ws, st, pd = T.dtensor4("x"), T.lvector("ws"), T.lvector("st"), T.lvector("pd")
+    outs = []
+    for mode in ("max", "sum", "average_inc_pad", "average_exc_pad"):
+        # (Theano's average_exc_pad gradient refuses padding)
+        pad = pd if mode != "average_exc_pad" else T.zeros_like(pd)
+        y = P.pool_2d(x, ws=ws, stride=st, pad=pad, ignore_border=True, mode=mode)
+        outs += [y, T.grad((y * y).sum(), x)]
+    y = P.pool_2d(x, ws=ws, stride=st, ignore_border=False, mode="max")
+    outs += [y, T.grad((y * y).sum(), x)]
+    values = [_perm(2, 2, 7, 6), np.array([3, 2]), np.array([2, 1]), np.array([1, 1])]
+    f = th.function([x, ws, st, pd], outs, on_unused_input="ignore")
+    return f(*values)
+
+
+def case_pool_3d(th, T):
+    P = _pool_module(th)
+    x = T.dtensor5("x")
+    outs = []
+    for mode, ib, pad, st in (("max", True, (0, 0, 0), None), ("max", False, (0, 0, 0), (1, 2, 2)),
+                              ("sum", True, (1, 0, 1), (2, 1, 2)),
+                              ("average_inc_pad", True, (1, 1, 0), None),
+                              ("average_exc_pad", True, (0, 0, 0), (1, 2, 1))):
+        y = P.pool_3d(x, ws=(2, 3, 2), ignore_border=ib, stride=st, pad=pad, mode=mode)
+        outs += [y, T.grad((y * y).sum(), x)]
+    return th.function([x], outs)(_perm(2, 1, 5, 6, 4))
+
+
+def case_pool_3d_symbolic_ws(th, T):
+    P = _pool_module(th)
+    x, ws = T.dtensor4("x"), T.lvector("ws")
+    y = P.pool_3d(x, ws=ws, ignore_border=True)
+    return th.function([x, ws], [y, T.grad(y.sum(), x)])(_perm(2, 4, 4, 6), np.array([2, 2, 3]))
+
+
+def case_bilinear_upsampling(th, T):
+    A = importlib.import_module(th.__name__ + ".tensor.nnet.abstract_conv")
+    x = T.dtensor4("x")
+    outs = []
+    for ratio, one_d in ((2, True), (3, True), (3, False), (1, True)):
+        y = A.bilinear_upsampling(x, ratio=ratio, use_1D_kernel=one_d)
+        outs += [y, T.grad((y * T.arange(y.shape[3])).sum(), x)]
+    outs.append(A.bilinear_kernel_1D(3))
+    outs.append(A.bilinear_kernel_2D(2, normalize=False))
+    return th.function([x], outs)(_w(2, 2, 3, 4))
+
+
+def case_get_conv_output_shape(th, T):
+    A = importlib.import_module(th.__name__ + ".tensor.nnet.abstract_conv")
+    return [np.array(A.get_conv_output_shape((8, 3, 32, 30), (16, 3, 5, 4), mode, sub))
+            for mode, sub in (("valid", (1, 1)), ("full", (2, 2)), ("half", (1, 2)),
+                              ((2, 1), (3, 1)))]
