@@ -42,7 +42,7 @@ def test_debug_mode_from_get_mode_checks_types():
 def test_generic_shared_has_no_arithmetic_and_says_so():
     s = symconv.shared({"a": 1})
     assert str(s.type) == "Generic"
-    with pytest.raises(TypeError, match="input 0 is a Generic, not a tensor"):
+    with pytest.raises(TypeError, match="input 0 .* is a Generic, not a tensor"):
         T.exp(s)
     with pytest.raises(TypeError, match="update must have the same type"):
         symconv.function([], [], updates=[(s, T.dscalar())])

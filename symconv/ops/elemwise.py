@@ -114,11 +114,6 @@ _REFUSALS = {
 
 def _infer_for(name: str, rule: str, refuse: str | None) -> Callable:
     def infer(*types: TensorType, **params: Any) -> TensorType:
-        for i, t in enumerate(types):
-            if not isinstance(t, TensorType):   # a sparse matrix or a generic object
-                raise TypeError(f"{name}: input {i} is a {t}, not a tensor; sparse matrices "
-                                f"take symconv.sparse's ops (sparse.add, sparse.mul, "
-                                f"sparse.structured_*) or sparse.dense_from_sparse first")
         dtypes = [t.dtype for t in types]
         if refuse is not None:
             bad, message = _REFUSALS[refuse]

@@ -57,6 +57,7 @@ def _need_sparse(op: str, t: Any, what: str = "input") -> SparseType:
 
 def _host_only(op: Op) -> Op:
     op.foldable = False   # its values are SciPy matrices, not arrays
+    op.any_type = True    # it takes sparse inputs
 
     @override("cuda", op)
     def _refuse(backend: Any, node: Any) -> Any:

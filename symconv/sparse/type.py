@@ -133,7 +133,8 @@ class SparseOperators:
 
     @property
     def shape(self) -> Variable:
-        return _ops().csm_shape(self)
+        from symconv.ops.elemwise import cast
+        return cast(_ops().csm_shape(self), "int64")   # as Theano's x.shape
 
     @property
     def size(self) -> Variable:
