@@ -19,6 +19,8 @@ from symconv.ops.pool import MODES, PoolError, pool_output_size
 
 
 def _sizes(value: Any, nd: int, name: str, minimum: int) -> tuple[int, ...]:
+    if hasattr(value, "__cuda_array_interface__"):   # sizes given on the device: a few ints
+        value = value.get()
     sizes = tuple(int(v) for v in np.asarray(value).reshape(-1))
     if len(sizes) != nd:
         raise PoolError(f"pool_{nd}d: {name} must have {nd} entries, got {sizes}")

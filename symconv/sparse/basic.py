@@ -458,3 +458,10 @@ def structured_dot(x: Any, y: Any) -> Variable:
 def sparse_constant(value: Any, name: str | None = None) -> Constant:
     """A constant sparse matrix (Theano's ``sparse.constant``)."""
     return as_sparse_variable(value, name)
+
+
+# the public API: this module's functions and op records (imported names stay out)
+_IMPORTED = {"Any", "Constant", "Op", "TensorType", "Variable", "as_tensor_variable"}
+__all__ = sorted(name for name, value in list(globals().items())
+                 if not name.startswith("_") and name not in _IMPORTED
+                 and getattr(value, "__module__", None) in (__name__, "symconv.graph"))
