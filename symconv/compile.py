@@ -442,6 +442,13 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
                          f"{on_unused_input!r}")
     if isinstance(inputs, (Variable, In)):
         raise TypeError("function() takes a list of input variables; wrap it: [x]")
+    if any(isinstance(i, tuple) or getattr(i, "update", None) is not None for i in inputs):
+        from symconv.stateful import as_in, stateful_function   # Theano's stateful inputs
+        inputs = [as_in(i) for i in inputs]
+        if any(isinstance(i, In) and i.update is not None for i in inputs):
+            spec.pop("inputs")
+            return stateful_function([i if isinstance(i, In) else In(i) for i in inputs],
+                                     **spec)
     options = [i if isinstance(i, In) else None for i in inputs]
     inputs = [i.variable if isinstance(i, In) else i for i in inputs]
     for i, var in enumerate(inputs):
@@ -525,4 +532,10 @@ from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)
 from symconv import mode  # noqa: E402  (theano.compile.mode: import symconv.compile.mode works)
 from symconv.mode import Mode, get_default_mode, get_mode  # noqa: E402,F401
 import sys as _sys  # noqa: E402
+from symconv import io  # noqa: E402  (theano.compile.io)
+# Theano's theano.compile is a package: its submodules above are found through sys.modules,
+# and an empty __path__ lets import machinery (and import hooks) treat this module as one
+__path__: list[str] = []
 _sys.modules.setdefault("symconv.compile.mode", mode)
+_sys.modules.setdefault("symconv.compile.io", io)
+_sys.modules.setdefault("symconv.compile.sharedvalue", _sys.modules["symconv.shared"])

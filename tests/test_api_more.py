@@ -202,3 +202,31 @@ def test_bilinear_upsampling_refuses_what_it_does_not_support():
         bilinear_upsampling(T.dmatrix(), ratio=2)
     with pytest.raises(ValueError, match="No ratio"):
         bilinear_upsampling(T.dtensor4())
+
+
+# ---- inputs that keep state ---------------------------------------------------------------------
+
+def test_stateful_inputs_store_checked_values_and_name_bad_keys():
+    x, s = T.dscalar("x"), T.dscalar("s")
+    f = symconv.function([x, symconv.In(s, update=s + x, value=1.0)], s * 10)
+    assert f(2.0) == 10.0 and f["s"] == 3.0 and f[1] == 3.0 and f[s] == 3.0
+    with pytest.raises(KeyError, match="no input 'nope'"):
+        f["nope"]
+    with pytest.raises(KeyError, match="has no stored value"):
+        f[x]
+    with pytest.raises(TypeError, match="stored value of input s"):
+        f["s"] = "abc"
+    with pytest.raises(TypeError, match="read-only"):
+        f.container[s] = 1.0
+    with pytest.raises(TypeError, match="cannot read the input"):
+        symconv.function([x, (1, 2, 3, 4)], x)
+
+
+def test_a_state_without_initial_value_is_given_by_the_first_call():
+    x, s = T.dvector("x"), T.dvector("s")
+    f = symconv.function([x, symconv.In(s, update=s + x)], s.sum())
+    with pytest.raises(TypeError, match="Missing required input: s"):
+        f(np.ones(2))
+    assert f(np.ones(2), np.zeros(2)) == 0.0
+    assert f(np.ones(2)) == 2.0
+    np.testing.assert_array_equal(f["s"], [2.0, 2.0])

@@ -294,3 +294,51 @@ def case_get_conv_output_shape(th, T):
     return [np.array(A.get_conv_output_shape((8, 3, 32, 30), (16, 3, 5, 4), mode, sub))
             for mode, sub in (("valid", (1, 1)), ("full", (2, 2)), ("half", (1, 2)),
                               ((2, 1), (3, 1)))]
+
+
+# ---- inputs that keep state: In(update=...) and function's input shortcuts ----------------------
+
+def _c(value):
+    # a copy now: Theano hands out its storage, which later calls overwrite in place
+    return np.array(value)
+
+
+def case_in_with_update_keeps_state(th, T):
+    """doc/library/compile/io.txt, "Input Argument Restrictions" onwards."""
+    x, s, u = T.dscalar("x"), T.dscalar("s"), T.dscalar("u")
+    inc = th.function([u, th.In(x, value=3), th.In(s, update=(s + x * u), value=10.0)], [])
+    seen = [inc(5), _c(inc[s]), inc(3, 4), _c(inc[s]), _c(inc[x]), inc(3, 4, 7), _c(inc[s])]
+    inc[s] = 10
+    seen.append(_c(inc[s]))
+    dec = th.function([u, th.In(x, value=3), th.In(s, update=(s - x * u), value=10.0)], s * 2)
+    seen += [dec(1), dec(1, 2), _c(dec[s])]
+    return [v for v in seen if not isinstance(v, list)]
+
+
+def case_input_shortcuts(th, T):
+    a, b, c = T.dscalars("xys")
+    fn = th.function([a, b, ((c, c + a + b), 10.0)], [])
+    seen = [fn["s"] is fn.value[c], fn["s"] is fn.container[c].value, _c(fn["s"]), fn(1, 2),
+            _c(fn["s"])]
+    fn["s"] = 99.0
+    fn(1, 0)
+    seen.append(_c(fn["s"]))
+    fn.value[c] = 50.0
+    fn(1, 1)
+    seen.append(_c(fn.value[c]))
+    x, y, z, w = T.dscalar(), T.dscalar("y"), T.dscalar("z"), T.dscalar("w")
+    g = th.function(inputs=[x, y, th.In(z, value=42), ((w, w + x), 0.0)], outputs=x + y + z)
+    seen += [g(1, 2), g(1, y=2), g(1, 2, 3), g(1, z=3, y=2), g(1, 2, w=400), g(1, 2), _c(g["w"])]
+    h = th.function([("named", x), ("v", y, 5.0)], x * y)
+    seen += [h(2), h(named=3), h(2, v=4)]
+    return [v for v in seen if not isinstance(v, list)]
+
+
+def case_stateful_function_missing_input(th, T):
+    x, w = T.dscalar(), T.dscalar("w")
+    return th.function([x, T.dscalar("y"), ((w, w + x), 0.0)], x)(1)
+
+
+def case_stateful_function_unknown_keyword(th, T):
+    x, w = T.dscalar(), T.dscalar("w")
+    return th.function([x, T.dscalar("y"), ((w, w + x), 0.0)], x)(x=1, y=2)
