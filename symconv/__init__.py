@@ -12,7 +12,7 @@ from symconv import scan_module  # noqa: F401
 from symconv.scan_module import scan, map, reduce, foldl, foldr  # noqa: A004
 from symconv import ifelse  # noqa: F401
 from symconv.mode import Mode
-from symconv.builders import OpFromGraph
+from symconv.builders import OpFromGraph  # noqa: F401
 from symconv import scalar  # noqa: F401
 from symconv.printing import pp  # noqa: F401
 
