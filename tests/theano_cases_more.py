@@ -342,3 +342,15 @@ def case_stateful_function_missing_input(th, T):
 def case_stateful_function_unknown_keyword(th, T):
     x, w = T.dscalar(), T.dscalar("w")
     return th.function([x, T.dscalar("y"), ((w, w + x), 0.0)], x)(x=1, y=2)
+
+
+def case_sparse_sgd_step_on_a_shared_sparse_weight(th, T):
+    S = _sparse(th)
+    W = th.shared(_a("csr"), name="W")
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    pred = T.tanh(S.structured_dot(W, x))
+    cost = ((pred - y) ** 2).mean()
+    gW = T.grad(cost, W)
+    step = th.function([x, y], cost, updates=[(W, W - 0.5 * gW)])
+    costs = [step(_w(4, 3, seed=5), _w(4, 3, seed=6)) for _ in range(3)]
+    return costs + [W.get_value().format, W.get_value().toarray()]
