@@ -515,7 +515,10 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         if isinstance(var, SharedVariable) and id(var) not in seen:
             seen.add(id(var))
             shared_vars.append(var)
-    program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument, targets)
+    backend = get_backend()
+    if hasattr(mode, "wrap_backend"):   # MonitorMode: callbacks around every node
+        backend = mode.wrap_backend(backend)
+    program = Program(inputs, shared_vars, outs, ups, backend, instrument, targets)
 
     out_copy, update_copy = ownership(outs, ups, targets)
     input_specs = [_InputSpec(v, i, allow_input_downcast, o)
@@ -538,4 +541,7 @@ from symconv import io  # noqa: E402  (theano.compile.io)
 __path__: list[str] = []
 _sys.modules.setdefault("symconv.compile.mode", mode)
 _sys.modules.setdefault("symconv.compile.io", io)
+from symconv import monitormode  # noqa: E402  (theano.compile.monitormode)
+from symconv.monitormode import MonitorMode  # noqa: E402,F401  (theano.compile.MonitorMode)
+_sys.modules.setdefault("symconv.compile.monitormode", monitormode)
 _sys.modules.setdefault("symconv.compile.sharedvalue", _sys.modules["symconv.shared"])

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any, Sequence, TextIO
 
-from symconv.graph import Constant, SharedVariable, Variable
+from symconv.graph import Constant, Node, SharedVariable, Variable
 
 
 def _roots(obj: Any) -> tuple[list[Variable], Any]:
@@ -16,6 +16,8 @@ def _roots(obj: Any) -> tuple[list[Variable], Any]:
         return list(program.outputs) + list(program.updates), program
     if isinstance(obj, Variable):
         return [obj], None
+    if isinstance(obj, Node):   # an op application (Theano's Apply), e.g. in a MonitorMode
+        return list(obj.outputs), None
     if isinstance(obj, (list, tuple)):
         return [v for o in obj for v in _roots(o)[0]], None
     raise TypeError(f"debugprint: expected a variable, a list of them or a compiled function, "

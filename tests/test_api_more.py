@@ -230,3 +230,38 @@ def test_a_state_without_initial_value_is_given_by_the_first_call():
     assert f(np.ones(2), np.zeros(2)) == 0.0
     assert f(np.ones(2)) == 2.0
     np.testing.assert_array_equal(f["s"], [2.0, 2.0])
+
+
+# ---- MonitorMode --------------------------------------------------------------------------------
+
+def test_monitor_mode_sees_every_node_in_schedule_order():
+    from symconv.compile import MonitorMode
+    from symconv.printing import debugprint
+    calls = []
+
+    def post(i, node, fn):
+        calls.append((i, node.op.name, np.array(fn.outputs[0][0]),
+                      [np.array(c[0]) for c in fn.inputs]))
+        assert "x" in debugprint(node, file="str")
+
+    a, x = T.dmatrix("a"), T.dvector("x")
+    mode = MonitorMode(post_func=post).excluding("local_elemwise_fusion", "inplace")
+    f = symconv.function([a, x], T.dot(a, x).sum(), mode=mode)
+    av, xv = np.arange(6.0).reshape(2, 3), np.array([1.0, -1.0, 2.0])
+    assert f(av, xv) == (av @ xv).sum()
+    assert [c[0] for c in calls] == list(range(len(calls))) and len(calls) >= 2
+    np.testing.assert_array_equal(calls[0][2], av @ xv)
+    np.testing.assert_array_equal(calls[0][3][0], av)
+    assert calls[-1][2] == (av @ xv).sum()
+    assert isinstance(mode, MonitorMode)
+
+
+def test_detect_nan_prints_the_node_only_for_nan(capsys):
+    from symconv.compile.monitormode import MonitorMode, detect_nan
+    x = T.dscalar("x")
+    f = symconv.function([x], T.log(x) * x, mode=MonitorMode(post_func=detect_nan))
+    f(2.0)
+    assert capsys.readouterr().out == ""
+    f(0.0)
+    out = capsys.readouterr().out
+    assert "*** NaN detected ***" in out and "created at" in out

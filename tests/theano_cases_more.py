@@ -354,3 +354,40 @@ def case_sparse_sgd_step_on_a_shared_sparse_weight(th, T):
     step = th.function([x, y], cost, updates=[(W, W - 0.5 * gW)])
     costs = [step(_w(4, 3, seed=5), _w(4, 3, seed=6)) for _ in range(3)]
     return costs + [W.get_value().format, W.get_value().toarray()]
+
+
+# ---- MonitorMode ---------------------------------------------------------------------------------
+
+def case_monitor_mode_callbacks(th, T):
+    """doc/tutorial/debug_faq.txt, "How do I Step through a Compiled Function?"."""
+    seen = []
+
+    def pre(i, node, fn):
+        seen.append(("pre", i, [np.array(c[0]) for c in fn.inputs]))
+
+    def post(i, node, fn):
+        seen.append(("post", i, [np.array(c[0]) for c in fn.outputs]))
+
+    x = T.dscalar("x")
+    f = th.function([x], [5 * x], mode=th.compile.MonitorMode(pre_func=pre, post_func=post))
+    result = f(3)
+    flat = []
+    for kind, i, values in seen:
+        flat += [kind, np.array(i)] + values
+    return flat + [np.asarray(result[0])]
+
+
+def case_monitor_mode_detect_nan(th, T):
+    found = []
+
+    def detect_nan(i, node, fn):
+        for output in fn.outputs:
+            if np.isnan(output[0]).any():
+                found.append(np.array(output[0]))
+                break
+
+    x = T.dscalar("x")
+    f = th.function([x], [T.log(x) * x], mode=th.compile.MonitorMode(post_func=detect_nan))
+    f(0)
+    f(2)
+    return [np.array(len(found))] + found
