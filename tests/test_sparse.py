@@ -188,3 +188,30 @@ def test_sparse_graph_with_constants_is_not_folded():
     f = symconv.function([], sparse.sp_sum(c * 2.0, axis=0))
     np.testing.assert_allclose(f(), 2 * DENSE.sum(0))
     assert any(n.op.name.startswith("sparse_") for n in f.maker.fgraph.toposort())
+
+
+def test_outputs_built_from_one_data_vector_stay_independent():
+    # csm must own its arrays: the executor reuses dead buffers of elementwise results, and a
+    # returned matrix that kept such a buffer would change under the caller
+    x = sparse.csr_matrix("x", dtype="float64")
+    names = ("sin", "tanh", "expm1", "arcsinh", "sqr", "arctan", "sinh", "floor")
+    outs = symconv.function([x], [getattr(sparse, n)(x) for n in names])(sp.csr_matrix(DENSE))
+    for name, value in zip(names, outs):
+        fn = np.square if name == "sqr" else getattr(np, name)
+        np.testing.assert_allclose(value.toarray(), np.where(DENSE != 0, fn(DENSE), 0),
+                                   err_msg=name)
+
+
+def test_stacking_scaling_and_sparse_products_gradients():
+    data, make = _from_data("csr")
+    other, make_other = _from_data("csc", DENSE.T)
+    check_grad(lambda d, e: (sparse.dense_from_sparse(sparse.hstack([make(d), make_other(e)]))
+                             ** 2).sum(), [data, other])
+    check_grad(lambda d, e: sparse.sp_sum(sparse.sqr(sparse.vstack([make(d), make_other(e)])),
+                                          sparse_grad=True), [data, other])
+    check_grad(lambda d, v: (sparse.dense_from_sparse(sparse.col_scale(make(d), v)
+                                                      * sparse.row_scale(make(d), v)) ** 2
+                             ).sum(), [data, _w(4)])
+    check_grad(lambda d, e: sparse.sp_sum(sparse.sqr(sparse.structured_dot(make(d),
+                                                                          make_other(e))),
+                                          sparse_grad=True), [data, other])

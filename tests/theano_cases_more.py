@@ -391,3 +391,43 @@ def case_monitor_mode_detect_nan(th, T):
     f(0)
     f(2)
     return [np.array(len(found))] + found
+
+
+def _small(fmt="csr"):
+    m = np.array([[0, 0.5, 0, -0.25], [0.75, 0, 0, 0], [0, 0, 0, 0], [0, -0.4, 0.3, 0.2]])
+    return getattr(_sp(), fmt + "_matrix")(m)
+
+
+def case_sparse_monoids_and_scales(th, T):
+    S = _sparse(th)
+    x, v = S.csr_matrix("x", dtype="float64"), T.dvector("v")
+    names = ("sin", "arcsin", "tan", "arctan", "sinh", "arcsinh", "tanh", "arctanh", "rad2deg",
+             "deg2rad", "rint", "ceil", "floor", "trunc", "sgn", "log1p", "expm1", "sqr", "sqrt")
+    outs = [getattr(S, n)(abs(x) if n == "sqrt" else x) for n in names if n != "sqrt"]
+    outs += [S.sqrt(S.sqr(x)), S.col_scale(x, v), S.row_scale(x, v), S.fcast(x), S.lcast(x)]
+    cost = sum(S.sp_sum(o, sparse_grad=True) for o in outs[:9]) + S.sp_sum(
+        S.col_scale(x, v) * S.row_scale(x, v), sparse_grad=True)
+    gx, gv = T.grad(cost, [x, v])
+    vals = th.function([x, v], outs + [gx, gv])(_small(), np.array([1.0, -2.0, 3.0, 0.5]))
+    return [_dense(o) for o in vals]
+
+
+def case_sparse_structured_dot_of_two_sparse(th, T):
+    S = _sparse(th)
+    x, y = S.csr_matrix("x", dtype="float64"), S.csc_matrix("y", dtype="float64")
+    z = S.structured_dot(x, y)
+    cost = S.sp_sum(z * z, sparse_grad=True)
+    gx = T.grad(cost, x)
+    out = th.function([x, y], [z, gx])(_small(), _small("csc").T.tocsc() * 2)
+    return [out[0].format, out[0].toarray(), out[1].format, _dense(out[1])]
+
+
+def case_sparse_hstack_vstack(th, T):
+    S = _sparse(th)
+    x, y = S.csr_matrix("x", dtype="float64"), S.csc_matrix("y", dtype="float64")
+    h, v = S.hstack([x, y]), S.vstack([x, y], format="csc")
+    w = T.dmatrix("w")
+    cost = (S.dense_from_sparse(h) * w).sum() + S.sp_sum(v * v, sparse_grad=True)
+    gx, gy = T.grad(cost, [x, y])
+    out = th.function([x, y, w], [h, v, gx, gy])(_small(), _small("csc"), _w(4, 8))
+    return [out[0].format, out[1].format] + [_dense(o) for o in out]

@@ -14,6 +14,7 @@ from symconv.sparse.basic import *  # noqa: F401,F403
 from symconv.sparse.basic import (abs_, add, as_sparse_variable, cast, csm_properties,  # noqa
                                   dot, mul, neg, sub, transpose)
 from symconv.sparse.basic import sparse_constant as constant  # noqa: F401
+from symconv.sparse.more import *  # noqa: F401,F403
 
 sparse_formats = ["csc", "csr"]
 float_dtypes = sorted(t for t in all_dtypes if t.startswith("float"))

@@ -113,8 +113,10 @@ def _csm_infer(data: TensorType, indices: TensorType, indptr: TensorType, shape:
 
 
 def _csm_kernel(xp: Any, data: Any, indices: Any, indptr: Any, shape: Any, format: str) -> Any:
+    # copied: the executor may reuse a dead input buffer for a later result, and a matrix
+    # holding that buffer (a returned output) must not change under the caller
     return FORMATS[format]((data, indices, indptr), shape=tuple(int(s) for s in shape),
-                           copy=False)
+                           copy=True)
 
 
 def _positions(x: Any, indices: Any, indptr: Any, format: str) -> tuple[Any, Any]:
@@ -419,7 +421,11 @@ def dot(x: Any, y: Any) -> Variable:
 def _sampled_dot_kernel(xp: Any, g: Any, b: Any, indices: Any, indptr: Any,
                         format: str) -> Any:
     rows, cols = _positions(None, indices, indptr, format)
-    return np.einsum("ij,ij->i", g[rows], b[cols]).astype(np.result_type(g.dtype, b.dtype))
+    dtype = np.result_type(g.dtype, b.dtype)
+    if sp.issparse(g) or sp.issparse(b):   # row by row products of sparse rows
+        g, b = sp.csr_matrix(g), sp.csr_matrix(b)
+        return np.asarray(g[rows].multiply(b[cols]).sum(axis=1), dtype=dtype).ravel()
+    return np.einsum("ij,ij->i", g[rows], b[cols]).astype(dtype)
 
 
 # (g @ b.T) at a's stored entries, without forming g @ b.T; structured_dot's gradient
@@ -439,19 +445,35 @@ def _sdot_grad(g: Variable, out: Variable, a: Variable, b: Variable) -> list:
     fmt = a.type.format
     data = sampled_dot(g, b, csm_indices(a), csm_indptr(a), format=fmt)
     ga = csm(data, csm_indices(a), csm_indptr(a), csm_shape(a), format=fmt)
-    return [cast(ga, a.dtype) if ga.dtype != a.dtype else ga, _structured_dot(a.T, g)]
+    return [cast(ga, a.dtype) if ga.dtype != a.dtype else ga, structured_dot(a.T, g)]
 
 
 _structured_dot = _sparse_op("structured_dot", _sdot_infer, _product_kernel, _sdot_grad)
 
 
+def _sdot_ss_infer(a: Any, b: Any) -> SparseType:
+    _need_sparse("structured_dot", a, "the first input")
+    _need_sparse("structured_dot", b, "the second input")
+    return SparseType(a.format, upcast(a.dtype, b.dtype))
+
+
+def _sdot_ss_kernel(xp: Any, a: Any, b: Any) -> Any:
+    return _as_format(a @ b, a, np.result_type(a.dtype, b.dtype))
+
+
+# sparse times sparse: a sparse result in the first input's format (Theano's StructuredDot)
+_structured_dot_ss = _sparse_op("structured_dot_ss", _sdot_ss_infer, _sdot_ss_kernel,
+                                _sdot_grad)
+
+
 def structured_dot(x: Any, y: Any) -> Variable:
-    """Sparse ``x`` times dense ``y``; the gradient with respect to ``x`` is structured (only
-    at x's stored entries), as Theano's ``structured_dot``."""
+    """Sparse ``x`` times ``y``: dense for a dense ``y``, sparse (x's format) for a sparse one;
+    the gradient with respect to ``x`` is structured (only at x's stored entries), as
+    Theano's ``structured_dot``."""
     x = as_sparse_variable(x)
     y = as_sparse_or_tensor_variable(y)
     if is_sparse(y):
-        return _dot(x, y)
+        return _structured_dot_ss(x, y)
     return _structured_dot(x, y)
 
 

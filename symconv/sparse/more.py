@@ -1,0 +1,127 @@
+"""More of Theano's sparse API, built on symconv.sparse.basic: the elementwise monoids on the
+stored entries (``sin``, ``tanh``, ``log1p``, ...), ``col_scale``/``row_scale``, the dtype casts
+(``fcast``, ...), and ``hstack``/``vstack``."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from symconv.graph import Variable
+from symconv.ops.elemwise import upcast
+from symconv.sparse.basic import (_sparse_op, _structured, as_sparse_variable, cast,
+                                  csm_shape, is_sparse, mul, sparse_from_dense)
+from symconv.sparse.type import FORMATS, SparseType
+
+
+def _t() -> Any:
+    import symconv.tensor as T
+    return T
+
+
+# Theano's tensor functions of the monoids symconv.tensor spells otherwise
+_TENSOR_FORMS = {"rint": lambda T, x: T.round_half_to_even(x),
+                 "trunc": lambda T, x: T.sgn(x) * T.floor(abs(x))}
+
+
+def _monoid(name: str) -> Any:
+    form = _TENSOR_FORMS.get(name, lambda T, x: getattr(T, name)(x))
+    fn = _structured(lambda data: form(_t(), data))
+    fn.__name__ = name
+    fn.__doc__ = f"``{name}`` of the stored entries of a sparse matrix (structured)."
+    return fn
+
+
+sin, arcsin, tan, arctan = (_monoid(n) for n in ("sin", "arcsin", "tan", "arctan"))
+sinh, arcsinh, tanh, arctanh = (_monoid(n) for n in ("sinh", "arcsinh", "tanh", "arctanh"))
+rad2deg, deg2rad, rint, ceil = (_monoid(n) for n in ("rad2deg", "deg2rad", "rint", "ceil"))
+floor, trunc, sgn = (_monoid(n) for n in ("floor", "trunc", "sgn"))
+log1p, expm1 = _monoid("log1p"), _monoid("expm1")
+
+
+def col_scale(x: Any, s: Any) -> Variable:
+    """Column j of sparse ``x`` times ``s[j]`` (a dense vector); x's structure is kept."""
+    return mul(as_sparse_variable(x), _t().as_tensor_variable(s).dimshuffle("x", 0))
+
+
+def row_scale(x: Any, s: Any) -> Variable:
+    """Row i of sparse ``x`` times ``s[i]`` (a dense vector); x's structure is kept."""
+    return mul(as_sparse_variable(x), _t().as_tensor_variable(s).dimshuffle(0, "x"))
+
+
+def _caster(dtype: str) -> Any:
+    def to(x: Any) -> Variable:
+        return cast(x, dtype)
+    to.__doc__ = f"A sparse matrix converted to {dtype}."
+    return to
+
+
+bcast, wcast, icast, lcast = (_caster(d) for d in ("int8", "int16", "int32", "int64"))
+fcast, dcast = _caster("float32"), _caster("float64")
+ccast, zcast = _caster("complex64"), _caster("complex128")
+
+
+# ---- concatenation --------------------------------------------------------------------------
+
+def _stack_infer(*types: Any, axis: int, format: str, dtype: str) -> SparseType:
+    for i, t in enumerate(types):
+        if not isinstance(t, SparseType):
+            raise TypeError(f"sparse.{'hstack' if axis else 'vstack'}: block {i} must be a "
+                            f"sparse matrix, got {t}")
+    return SparseType(format, dtype)
+
+
+def _stack_kernel(xp: Any, *blocks: Any, axis: int, format: str, dtype: str) -> Any:
+    join = sp.hstack if axis else sp.vstack
+    return FORMATS[format](join(blocks, format=format, dtype=dtype))
+
+
+def _stack_grad(g: Variable, out: Variable, *blocks: Variable, axis: int, format: str,
+                dtype: str) -> list:
+    T = _t()
+    dense = _dense(g)
+    grads, start = [], 0
+    for block in blocks:
+        stop = start + csm_shape(block)[axis]
+        part = dense[:, start:stop] if axis else dense[start:stop]
+        grads.append(sparse_from_dense(T.cast(part, block.dtype), format=block.type.format)
+                     if block.dtype[0] in "fc" else None)
+        start = stop
+    return grads
+
+
+def _dense(g: Variable) -> Variable:
+    from symconv.sparse.basic import dense_from_sparse
+    return dense_from_sparse(g) if is_sparse(g) else g
+
+
+_stack = _sparse_op("stack", _stack_infer, _stack_kernel, _stack_grad)
+
+
+def _stack_blocks(blocks: Sequence[Any], axis: int, format: str | None,
+                  dtype: str | None) -> Variable:
+    blocks = [as_sparse_variable(b) for b in blocks]
+    if not blocks:
+        raise ValueError("sparse.hstack/vstack: give at least one block")
+    dtype = dtype or upcast(*[b.dtype for b in blocks])
+    return _stack(*blocks, axis=axis, format=format or "csc", dtype=np.dtype(dtype).name)
+
+
+def hstack(blocks: Sequence[Any], format: str | None = None, dtype: str | None = None
+           ) -> Variable:
+    """Sparse matrices side by side (``scipy.sparse.hstack``), csc unless ``format`` says
+    otherwise (as Theano); the gradient is regular (dense blocks made sparse)."""
+    return _stack_blocks(blocks, 1, format, dtype)
+
+
+def vstack(blocks: Sequence[Any], format: str | None = None, dtype: str | None = None
+           ) -> Variable:
+    """Sparse matrices one above the other (``scipy.sparse.vstack``)."""
+    return _stack_blocks(blocks, 0, format, dtype)
+
+
+__all__ = ["sin", "arcsin", "tan", "arctan", "sinh", "arcsinh", "tanh", "arctanh", "rad2deg",
+           "deg2rad", "rint", "ceil", "floor", "trunc", "sgn", "log1p", "expm1", "col_scale",
+           "row_scale", "bcast", "wcast", "icast", "lcast", "fcast", "dcast", "ccast", "zcast",
+           "hstack", "vstack"]
