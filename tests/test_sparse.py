@@ -215,3 +215,12 @@ def test_stacking_scaling_and_sparse_products_gradients():
     check_grad(lambda d, e: sparse.sp_sum(sparse.sqr(sparse.structured_dot(make(d),
                                                                           make_other(e))),
                                           sparse_grad=True), [data, other])
+
+
+def test_outputs_never_alias_the_callers_input():
+    x = sparse.csr_matrix("x", dtype="float64")
+    a = sp.csr_matrix(DENSE)
+    data, t, same = symconv.function([x], [sparse.csm_data(x), x.T, x])(a)
+    for buffer in (data, t.data, same.data):
+        assert not np.shares_memory(buffer, a.data)
+    np.testing.assert_array_equal(t.toarray(), DENSE.T)

@@ -87,11 +87,11 @@ def _data_grad(g: Variable, out: Variable, x: Variable) -> list:
 
 csm_data = _sparse_op("csm_data", lambda t: TensorType(_need_sparse("csm_data", t).dtype,
                                                        (None,)),
-                      _prop_kernel("data"), _data_grad)
+                      _prop_kernel("data"), _data_grad, view=True)
 csm_indices = _sparse_op("csm_indices", lambda t: TensorType("int32", (None,)),
-                         _prop_kernel("indices"), differentiable=False)
+                         _prop_kernel("indices"), differentiable=False, view=True)
 csm_indptr = _sparse_op("csm_indptr", lambda t: TensorType("int32", (None,)),
-                        _prop_kernel("indptr"), differentiable=False)
+                        _prop_kernel("indptr"), differentiable=False, view=True)
 csm_shape = _sparse_op("csm_shape", lambda t: TensorType("int32", (2,)),
                        _prop_kernel("shape"), differentiable=False)
 
@@ -244,7 +244,7 @@ def _swap(t: SparseType) -> SparseType:
 
 
 transpose = _sparse_op("transpose", _swap, lambda xp, x: x.T,
-                       lambda g, out, x: [transpose(g) if is_sparse(g) else g.T])
+                       lambda g, out, x: [transpose(g) if is_sparse(g) else g.T], view=True)
 neg = _sparse_op("neg", _like_infer, lambda xp, x: -x, lambda g, out, x: [-g])
 
 
