@@ -388,7 +388,8 @@ def case_monitor_mode_detect_nan(th, T):
 
     x = T.dscalar("x")
     f = th.function([x], [T.log(x) * x], mode=th.compile.MonitorMode(post_func=detect_nan))
-    f(0)
+    with np.errstate(divide="ignore", invalid="ignore"):   # log(0) * 0 is NaN on purpose
+        f(0)
     f(2)
     return [np.array(len(found))] + found
 
