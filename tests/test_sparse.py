@@ -224,3 +224,17 @@ def test_outputs_never_alias_the_callers_input():
     for buffer in (data, t.data, same.data):
         assert not np.shares_memory(buffer, a.data)
     np.testing.assert_array_equal(t.toarray(), DENSE.T)
+
+
+def test_indexing_against_scipy_and_its_limits():
+    x, i = sparse.csc_matrix("x", dtype="float64"), T.lscalar("i")
+    a = sp.csc_matrix(DENSE)
+    got = symconv.function([x, i], [x[i, 1], x[1:, i:], x[:i]])(a, 1)
+    assert got[0] == DENSE[1, 1] and got[0].dtype == np.float64
+    np.testing.assert_array_equal(got[1].toarray(), DENSE[1:, 1:])
+    assert got[1].format == "csc"
+    np.testing.assert_array_equal(got[2].toarray(), DENSE[:1])
+    with pytest.raises(NotImplementedError, match="x\\[i, j\\], x\\[a:b, c:d\\]"):
+        x[[0, 1]]
+    with pytest.raises(NotImplementedError, match="not \\('int', 'slice'\\)"):
+        x[1, 1:]

@@ -432,3 +432,16 @@ def case_sparse_hstack_vstack(th, T):
     gx, gy = T.grad(cost, [x, y])
     out = th.function([x, y, w], [h, v, gx, gy])(_small(), _small("csc"), _w(4, 8))
     return [out[0].format, out[1].format] + [_dense(o) for o in out]
+
+
+def case_sparse_indexing(th, T):
+    S = _sparse(th)
+    x, i = S.csr_matrix("x", dtype="float64"), T.iscalar("i")
+    outs = [x[1, 3], x[i, 1], x[1:3, ::2], x[i:, :i], x[::-1, 1:], x[1:i]]
+    vals = th.function([x, i], outs)(_a(), 3)
+    return [_dense(v) for v in vals] + [vals[2].format]
+
+
+def case_sparse_mixed_index_is_refused(th, T):
+    S = _sparse(th)
+    return S.csr_matrix("x", dtype="float64")[1, 1:3]

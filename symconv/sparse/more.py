@@ -125,3 +125,44 @@ __all__ = ["sin", "arcsin", "tan", "arctan", "sinh", "arcsinh", "tanh", "arctanh
            "deg2rad", "rint", "ceil", "floor", "trunc", "sgn", "log1p", "expm1", "col_scale",
            "row_scale", "bcast", "wcast", "icast", "lcast", "fcast", "dcast", "ccast", "zcast",
            "hstack", "vstack"]
+
+
+# ---- indexing: x[i, j] (a scalar) and x[a:b, c:d] (a sparse matrix), as Theano's ----------
+
+def _item_infer(x: Any, *idx: Any, spec: tuple) -> Any:
+    from symconv.graph import TensorType
+    kinds = tuple(entry[0] for entry in spec)
+    if kinds == ("int", "int"):
+        return TensorType(x.dtype, ())
+    if kinds == ("slice", "slice"):
+        return SparseType(x.format, x.dtype)
+    raise NotImplementedError(f"sparse indexing supports x[i, j] and x[a:b, c:d] (as Theano), "
+                              f"not {kinds}")
+
+
+def _item_kernel(xp: Any, x: Any, *idx: Any, spec: tuple) -> Any:
+    from symconv.ops.index import build_index
+    index = build_index(spec, idx)
+    if spec[0][0] == "int":
+        return np.asarray(x[index], dtype=x.dtype)
+    return x[index]
+
+
+_get_item = _sparse_op("get_item", _item_infer, _item_kernel, differentiable=False)
+
+
+def get_item(x: Any, index: Any) -> Variable:
+    """``x[i, j]`` (a dense scalar), ``x[a:b:c, d:e:f]`` or ``x[a:b]`` (a sparse matrix of x's
+    format); bounds may be ints or int scalar variables. Not differentiable, as in Theano."""
+    from symconv.ops.index import parse_index
+    x = as_sparse_variable(x)
+    if isinstance(index, slice):   # x[a:b]: rows
+        index = (index, slice(None))
+    if not isinstance(index, tuple) or len(index) != 2:
+        raise NotImplementedError("sparse indexing supports x[i, j], x[a:b, c:d] and x[a:b] "
+                                  f"(as Theano), got {index!r}")
+    spec, inputs = parse_index(x, index)
+    return _get_item(x, *inputs, spec=spec)
+
+
+__all__ += ["get_item"]

@@ -131,6 +131,10 @@ class SparseOperators:
     def toarray(self) -> Variable:
         return _ops().dense_from_sparse(self)
 
+    def __getitem__(self, index: Any) -> Variable:
+        from symconv.sparse.more import get_item
+        return get_item(self, index)
+
     @property
     def shape(self) -> Variable:
         from symconv.ops.elemwise import cast
