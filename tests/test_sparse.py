@@ -238,3 +238,17 @@ def test_indexing_against_scipy_and_its_limits():
         x[[0, 1]]
     with pytest.raises(NotImplementedError, match="not \\('int', 'slice'\\)"):
         x[1, 1:]
+
+
+def test_comparisons_against_numpy():
+    x, y, d = sparse.csr_matrix("x"), sparse.csr_matrix("y"), T.matrix("d")
+    b = _w(4, 4, seed=9) * (np.abs(_w(4, 4, seed=10)) > 0.5)
+    got = symconv.function([x, y, d], [x < y, sparse.neq(x, y), x >= d, sparse.lt(d, x)])(
+        sp.csr_matrix(DENSE), sp.csr_matrix(b), b)
+    want = [DENSE < b, DENSE != b, DENSE >= b, b < DENSE]
+    for g, w in zip(got, want):
+        g = g.toarray() if sp.issparse(g) else g
+        assert g.dtype == np.uint8
+        np.testing.assert_array_equal(g, w.astype(np.uint8))
+    with pytest.raises(NotImplementedError, match="one format"):
+        sparse.eq(x, sparse.csc_matrix("z"))

@@ -445,3 +445,14 @@ def case_sparse_indexing(th, T):
 def case_sparse_mixed_index_is_refused(th, T):
     S = _sparse(th)
     return S.csr_matrix("x", dtype="float64")[1, 1:3]
+
+
+def case_sparse_comparisons(th, T):
+    S = _sparse(th)
+    x, y = S.csr_matrix("x", dtype="float64"), S.csr_matrix("y", dtype="float64")
+    d = T.dmatrix("d")
+    outs = [S.eq(x, y), S.neq(x, y), x < y, x >= y, S.gt(x, d), S.le(x, d), S.lt(d, x),
+            S.ge(d, x), x > d]
+    b = _sp().csr_matrix(np.array([[0, 2.5, 1, 0], [3, 0, 0, 0], [0, 0, 0, -1], [0, 0, 1.5, 3]]))
+    vals = th.function([x, y, d], outs)(_a(), b, _w(4, 4, seed=8))
+    return [_dense(v) for v in vals] + [vals[0].format, str(outs[0].type)]

@@ -166,3 +166,60 @@ def get_item(x: Any, index: Any) -> Variable:
 
 
 __all__ += ["get_item"]
+
+
+# ---- comparisons: uint8 results, sparse for two sparse operands, dense with a dense one ------
+
+_SWAPPED = {"eq": "eq", "neq": "neq", "lt": "gt", "gt": "lt", "le": "ge", "ge": "le"}
+_COMPARE = {"eq": np.equal, "neq": np.not_equal, "lt": np.less, "gt": np.greater,
+            "le": np.less_equal, "ge": np.greater_equal}
+
+
+def _compare_infer(x: Any, y: Any, op: str) -> Any:
+    from symconv.graph import TensorType
+    if not isinstance(x, SparseType):
+        raise TypeError(f"sparse.{op}: the first operand must be sparse, got {x}")
+    if isinstance(y, SparseType):
+        if y.format != x.format:
+            raise NotImplementedError(f"sparse.{op}: both sparse operands must have one format, "
+                                      f"got {x.format} and {y.format} (as Theano)")
+        return SparseType(x.format, "uint8")
+    if y.ndim != 2:
+        raise TypeError(f"sparse.{op}: the dense operand must be a matrix, got {y}")
+    return TensorType("uint8", (None, None))
+
+
+def _compare_kernel(xp: Any, x: Any, y: Any, op: str) -> Any:
+    import warnings
+    with warnings.catch_warnings():   # scipy warns that == of sparse matrices is dense-ish
+        warnings.simplefilter("ignore", sp.SparseEfficiencyWarning)
+        method = {"eq": "__eq__", "neq": "__ne__", "lt": "__lt__", "gt": "__gt__",
+                  "le": "__le__", "ge": "__ge__"}[op]
+        result = getattr(x, method)(y)
+    if sp.issparse(result):
+        return FORMATS[x.format](result).astype("uint8")
+    return np.asarray(result).astype("uint8")
+
+
+_compare = _sparse_op("compare", _compare_infer, _compare_kernel, differentiable=False)
+
+
+def _comparison(op: str) -> Any:
+    def compare(x: Any, y: Any) -> Variable:
+        from symconv.sparse.basic import as_sparse_or_tensor_variable
+        x, y = as_sparse_or_tensor_variable(x), as_sparse_or_tensor_variable(y)
+        if not is_sparse(x):
+            if not is_sparse(y):
+                raise TypeError(f"sparse.{op}: one operand must be sparse")
+            x, y, name = y, x, _SWAPPED[op]
+        else:
+            name = op
+        return _compare(x, y, op=name)
+    compare.__name__ = op
+    compare.__doc__ = (f"Elementwise ``{op}`` with at least one sparse operand: uint8, sparse "
+                       f"when both are sparse (same format), else dense (as Theano).")
+    return compare
+
+
+eq, neq, lt, gt, le, ge = (_comparison(op) for op in ("eq", "neq", "lt", "gt", "le", "ge"))
+__all__ += ["eq", "neq", "lt", "gt", "le", "ge"]

@@ -107,6 +107,11 @@ def _ops():
     return basic
 
 
+def _more():
+    from symconv.sparse import more
+    return more
+
+
 class SparseOperators:
     """Theano's operators of sparse variables (``+ - *``, ``.T``, ``toarray``, ``sum``)."""
 
@@ -119,6 +124,12 @@ class SparseOperators:
     def __mul__(self, other): return _ops().mul(self, other)
     def __rmul__(self, other): return _ops().mul(other, self)
     def __neg__(self): return _ops().neg(self)
+
+    # comparisons are elementwise (uint8, as Theano); == stays identity (variables are keys)
+    def __lt__(self, other): return _more().lt(self, other)
+    def __le__(self, other): return _more().le(self, other)
+    def __gt__(self, other): return _more().gt(self, other)
+    def __ge__(self, other): return _more().ge(self, other)
 
     @property
     def T(self) -> "SparseVariable":
