@@ -266,3 +266,25 @@ def test_detect_nan_prints_the_node_only_for_nan(capsys):
         f(0.0)
     out = capsys.readouterr().out
     assert "*** NaN detected ***" in out and "created at" in out
+
+
+# ---- as_op ---------------------------------------------------------------------------------------
+
+def test_as_op_result_is_checked_and_runs_on_the_host_under_cuda():
+    from symconv.backends.base import OVERRIDES
+    from symconv.compile.ops import as_op
+
+    @as_op(itypes=[T.dvector], otypes=[T.dvector])
+    def broken(a):
+        return np.outer(a, a)          # a matrix where a vector was declared
+
+    x = T.dvector("x")
+    y = broken(x)
+    assert y.type == T.dvector and repr(broken) == "as_op(broken)"
+    with pytest.raises(TypeError, match="broken returned a value that is not a"):
+        symconv.function([x], y)(np.ones(2))
+    assert y.owner.op in OVERRIDES["cuda"]   # host fallback on the GPU backend
+    with pytest.raises(TypeError, match="itypes and otypes must be tensor types"):
+        as_op(itypes=[np.float64], otypes=[T.dvector])
+    with pytest.raises(symconv.gradient.DisconnectedInputError):
+        T.grad(y.sum(), x)   # no gradient, as Theano's as_op

@@ -21,7 +21,7 @@ LAYERS = [
     ["symconv.backends"],
     ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.mode",
      "symconv.shared", "symconv.profiling", "symconv.function_extras", "symconv.test_value",
-     "symconv.generic", "symconv.stateful", "symconv.monitormode"],
+     "symconv.generic", "symconv.stateful", "symconv.monitormode", "symconv.python_ops"],
     # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
      "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar",

@@ -456,3 +456,33 @@ def case_sparse_comparisons(th, T):
     b = _sp().csr_matrix(np.array([[0, 2.5, 1, 0], [3, 0, 0, 0], [0, 0, 0, -1], [0, 0, 1.5, 3]]))
     vals = th.function([x, y, d], outs)(_a(), b, _w(4, 4, seed=8))
     return [_dense(v) for v in vals] + [vals[0].format, str(outs[0].type)]
+
+
+# ---- as_op ---------------------------------------------------------------------------------------
+
+def case_as_op_numpy_dot(th, T):
+    """doc/extending/extending_theano.txt, "as_op Example", and its exercise (two outputs)."""
+    ops = importlib.import_module(th.__name__ + ".compile.ops")
+
+    @ops.as_op(itypes=[T.dmatrix, T.dmatrix], otypes=[T.dmatrix])
+    def numpy_dot(a, b):
+        return np.dot(a, b)
+
+    @ops.as_op(itypes=[T.dmatrix, T.dmatrix], otypes=[T.dmatrix, T.dmatrix])
+    def add_sub(a, b):
+        return np.add(a, b), np.subtract(a, b)
+
+    x, y = T.dmatrix("x"), T.dmatrix("y")
+    s, d = add_sub(x, y)
+    f = th.function([x, y], [numpy_dot(x, y.T), s, d * 2, numpy_dot(x, y.T).sum()])
+    return f(_w(3, 4), _w(3, 4, seed=2))
+
+
+def case_as_op_checks_input_types(th, T):
+    ops = importlib.import_module(th.__name__ + ".compile.ops")
+
+    @ops.as_op(itypes=[T.dmatrix], otypes=[T.dmatrix])
+    def double(a):
+        return a * 2
+
+    return double(T.fmatrix())
