@@ -60,7 +60,12 @@ class FromFunctionOp:
                 raise TypeError(f"{self.__name__} returned a value that is not a {otype}: "
                                 f"{err}") from None
 
-        op = Op(name, infer, kernel, differentiable=False,
+        def no_grad(g: Variable, out: Variable, *inputs: Variable) -> list:
+            # raised, not zeros: a silent zero gradient through user code would mislead
+            raise NotImplementedError(f"{self.__name__} (an as_op function, used at "
+                                      f"{out.trace}) has no gradient, as in Theano")
+
+        op = Op(name, infer, kernel, no_grad,
                 doc=f"The Python function {self.__name__} (as_op), output {k}.")
         op.foldable = False   # a user function may have side effects; never run at build time
 
