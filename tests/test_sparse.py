@@ -252,3 +252,20 @@ def test_comparisons_against_numpy():
         np.testing.assert_array_equal(g, w.astype(np.uint8))
     with pytest.raises(NotImplementedError, match="one format"):
         sparse.eq(x, sparse.csc_matrix("z"))
+
+
+@pytest.mark.parametrize("mode", ["NanGuardMode", "DebugMode", "FAST_COMPILE"])
+def test_sparse_graphs_run_in_every_mode(mode):
+    x = sparse.csr_matrix("x", dtype="float64")
+    f = symconv.function([x], [sparse.structured_exp(x), sparse.sp_sum(x, axis=0)], mode=mode)
+    value, total = f(sp.csr_matrix(DENSE))
+    np.testing.assert_allclose(value.toarray(), np.where(DENSE != 0, np.exp(DENSE), 0))
+    np.testing.assert_allclose(total, DENSE.sum(0))
+
+
+def test_nan_guard_looks_inside_sparse_results():
+    # the sparse product is the first node to make an Inf (its inputs are not checked)
+    x, d = sparse.csr_matrix("x", dtype="float64"), T.dmatrix("d")
+    f = symconv.function([x, d], x * d, mode="NanGuardMode")
+    with pytest.raises(FloatingPointError, match="NanGuardMode: sparse_mul_s_d produced Inf"):
+        f(sp.csr_matrix(DENSE), np.full((4, 4), np.inf))
