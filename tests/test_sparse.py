@@ -269,3 +269,16 @@ def test_nan_guard_looks_inside_sparse_results():
     f = symconv.function([x, d], x * d, mode="NanGuardMode")
     with pytest.raises(FloatingPointError, match="NanGuardMode: sparse_mul_s_d produced Inf"):
         f(sp.csr_matrix(DENSE), np.full((4, 4), np.inf))
+
+
+def test_test_values_flow_through_sparse_ops():
+    with symconv.change_flags(compute_test_value="raise"):
+        x, w = sparse.csr_matrix("x", dtype="float64"), T.dmatrix("w")
+        x.tag.test_value = sp.csr_matrix(np.eye(3))
+        w.tag.test_value = np.ones((3, 2))
+        y = sparse.structured_add(x, 1.0)
+        assert y.tag.test_value.format == "csr"
+        assert sparse.structured_dot(y, w).tag.test_value.shape == (3, 2)
+        w.tag.test_value = np.ones((2, 2))
+        with pytest.raises(ValueError, match="structured_dot"):
+            sparse.structured_dot(x, w)
