@@ -25,7 +25,7 @@ LAYERS = [
     # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
      "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar",
-     "symconv.builders", "symconv.sparse"],
+     "symconv.builders", "symconv.sparse", "symconv.typed_list"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]

@@ -486,3 +486,27 @@ def case_as_op_checks_input_types(th, T):
         return a * 2
 
     return double(T.fmatrix())
+
+
+# ---- typed_list ----------------------------------------------------------------------------------
+
+def case_typed_list_ops(th, T):
+    """doc/library/typed_list.txt and the ops of theano.typed_list.basic."""
+    TL = importlib.import_module(th.__name__ + ".typed_list")
+    tl = TL.TypedListType(T.dvector)()
+    v, i = T.dvector("v"), T.lscalar("i")
+    outs = [TL.append(tl, v), TL.extend(tl, tl), TL.insert(tl, i, v), TL.remove(tl, v),
+            TL.reverse(tl), tl[i], tl[1:], tl[::-1], TL.make_list([v, v * 2])]
+    ints = [TL.length(tl), TL.count(tl, v), TL.index_(tl, v)]
+    f = th.function([tl, v, i], outs + ints)
+    values = f([np.arange(3.0), np.array([4.0, 5.0]), np.arange(3.0)], np.arange(3.0), 1)
+    return [str(tl.type)] + [list(o) if isinstance(o, list) else o for o in values]
+
+
+def case_typed_list_in_scan(th, T):
+    TL = importlib.import_module(th.__name__ + ".typed_list")
+    a = TL.TypedListType(T.fvector)()
+    n = TL.length(a)
+    s, _ = th.scan(fn=lambda k, tl: tl[k].sum(), non_sequences=[a],
+                   sequences=[T.arange(n, dtype="int64")])
+    return th.function([a], s)([[1, 2, 3], [4, 5]])
