@@ -68,6 +68,7 @@ class FromFunctionOp:
         op = Op(name, infer, kernel, no_grad,
                 doc=f"The Python function {self.__name__} (as_op), output {k}.")
         op.foldable = False   # a user function may have side effects; never run at build time
+        op.user_defined = True   # made by user code (the op registry's meta-tests skip it)
 
         @override("cuda", op)
         def _on_host(backend: Any, node: Any) -> Callable:
