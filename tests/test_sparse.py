@@ -282,3 +282,29 @@ def test_test_values_flow_through_sparse_ops():
         w.tag.test_value = np.ones((2, 2))
         with pytest.raises(ValueError, match="structured_dot"):
             sparse.structured_dot(x, w)
+
+
+def test_diagonals_true_dot_and_sampling_dot_gradients():
+    data, make = _from_data("csr")
+    check_grad(lambda d: (sparse.diag(make(d)) ** 2).sum()
+               + sparse.sp_sum(sparse.sqr(sparse.clean(make(d))), sparse_grad=True), [data])
+    check_grad(lambda v: sparse.sp_sum(sparse.sqr(sparse.square_diagonal(v) * 3.0),
+                                       sparse_grad=True), [_w(4)])
+    check_grad(lambda d, w: sparse.sp_sum(sparse.sqr(sparse.true_dot(make(d), w)),
+                                          sparse_grad=True), [data, _w(4, 3)])
+    check_grad(lambda d, w: sparse.sp_sum(sparse.sqr(sparse.true_dot(w, make(d))),
+                                          sparse_grad=True), [data, _w(3, 4)])
+    # p's gradient (symconv's: Theano has none) with x's and y's
+    check_grad(lambda d, a, b: sparse.sp_sum(sparse.sqr(sparse.sampling_dot(a, b, make(d))),
+                                             sparse_grad=True), [data, _w(4, 3), _w(4, 3, seed=2)])
+
+
+def test_remove0_and_sorted_indices():
+    m = sp.csr_matrix((np.array([0.0, 2.0, 1.0]), np.array([2, 0, 1]), np.array([0, 3, 3])),
+                      shape=(2, 3))
+    x = sparse.csr_matrix("x", dtype="float64")
+    f = symconv.function([x], [sparse.clean(x), sparse.ensure_sorted_indices(x)])
+    cleaned, zeros_kept = f(m)
+    assert cleaned.nnz == 2 and cleaned.has_sorted_indices
+    assert zeros_kept.nnz == 3 and list(zeros_kept.indices) == [0, 1, 2]
+    assert list(m.indices) == [2, 0, 1]     # the input is not changed

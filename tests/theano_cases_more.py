@@ -510,3 +510,19 @@ def case_typed_list_in_scan(th, T):
     s, _ = th.scan(fn=lambda k, tl: tl[k].sum(), non_sequences=[a],
                    sequences=[T.arange(n, dtype="int64")])
     return th.function([a], s)([[1, 2, 3], [4, 5]])
+
+
+def case_sparse_diag_clean_true_dot_sampling_dot(th, T):
+    S = _sparse(th)
+    x, v = S.csr_matrix("x", dtype="float64"), T.dvector("v")
+    a, b, p = T.dmatrix("a"), T.dmatrix("b"), S.csr_matrix("p", dtype="float64")
+    # (Theano has no gradient for sampling_dot's p: p is not differentiated here)
+    td, tdt, smp = S.true_dot(x, a), S.true_dot(b.T, x), S.sampling_dot(a, b, p)
+    sq = S.square_diagonal(v)
+    outs = [S.diag(x), sq, S.clean(x), S.remove0(x), S.ensure_sorted_indices(x), td, tdt, smp]
+    cost = (S.sp_sum(td * td, sparse_grad=True) + S.sp_sum(smp, sparse_grad=True)
+            + S.sp_sum(sq * sq, sparse_grad=True) + S.diag(x).sum() + S.sp_sum(tdt))
+    grads = T.grad(cost, [x, v, a, b])
+    vals = th.function([x, v, a, b, p], outs + grads)(_a(), np.array([1.0, -2.0, 3.0, 0.5]),
+                                                      _w(4, 3), _w(4, 3, seed=4), _small())
+    return [getattr(o, "format", "dense") for o in vals] + [_dense(o) for o in vals]

@@ -223,3 +223,122 @@ def _comparison(op: str) -> Any:
 
 eq, neq, lt, gt, le, ge = (_comparison(op) for op in ("eq", "neq", "lt", "gt", "le", "ge"))
 __all__ += ["eq", "neq", "lt", "gt", "le", "ge"]
+
+
+# ---- diagonals, internal representation, true_dot and sampling_dot -----------------------
+
+def _diag_infer(t: Any) -> Any:
+    from symconv.graph import TensorType
+    if not isinstance(t, SparseType):
+        raise TypeError(f"sparse.diag: expected a sparse matrix, got {t}")
+    return TensorType(t.dtype, (None,))
+
+
+diag = _sparse_op("diag", _diag_infer, lambda xp, x: np.asarray(x.diagonal()),
+                  lambda g, out, x: [square_diagonal(g)])
+
+
+def _square_infer(t: Any) -> SparseType:
+    if getattr(t, "ndim", None) != 1 or isinstance(t, SparseType):
+        raise TypeError(f"sparse.square_diagonal: expected a vector, got {t}")
+    return SparseType("csc", t.dtype)
+
+
+square_diagonal = _sparse_op(
+    "square_diagonal", _square_infer,
+    lambda xp, v: sp.csc_matrix((np.array(v), np.arange(len(v)), np.arange(len(v) + 1)),
+                                shape=(len(v), len(v))),
+    lambda g, out, v: [diag(g)])
+square_diagonal.any_type = False   # its input is a dense vector
+
+
+def _same_type(name: str) -> Any:
+    def infer(t: Any) -> SparseType:
+        if not isinstance(t, SparseType):
+            raise TypeError(f"sparse.{name}: expected a sparse matrix, got {t}")
+        return t
+    return infer
+
+
+def _sorted(xp: Any, x: Any) -> Any:
+    out = x.copy()
+    out.sort_indices()
+    return out
+
+
+def _without_zeros(xp: Any, x: Any) -> Any:
+    out = x.copy()
+    out.eliminate_zeros()
+    return out
+
+
+ensure_sorted_indices = _sparse_op("ensure_sorted_indices", _same_type("ensure_sorted_indices"),
+                                   _sorted, lambda g, out, x: [g])
+remove0 = _sparse_op("remove0", _same_type("remove0"), _without_zeros, lambda g, out, x: [g])
+
+
+def clean(x: Any) -> Variable:
+    """``x`` with its indices sorted and its stored zeros removed."""
+    return ensure_sorted_indices(remove0(as_sparse_variable(x)))
+
+
+def _true_dot_infer(x: Any, y: Any, grad_preserves_dense: bool) -> SparseType:
+    if not isinstance(x, SparseType):
+        raise TypeError(f"sparse.true_dot: the first operand must be sparse, got {x}")
+    if x.dtype != y.dtype:
+        raise NotImplementedError(f"sparse.true_dot: operands of dtypes {x.dtype} and {y.dtype} "
+                                  f"(Theano needs one dtype)")
+    return SparseType(x.format, x.dtype)
+
+
+def _true_dot_kernel(xp: Any, x: Any, y: Any, grad_preserves_dense: bool) -> Any:
+    out = x @ y
+    return FORMATS[x.format](out).astype(x.dtype, copy=False)
+
+
+def _true_dot_grad(g: Variable, out: Variable, x: Variable, y: Variable,
+                   grad_preserves_dense: bool) -> list:
+    gx, gy = true_dot(g, y.T, grad_preserves_dense), true_dot(x.T, g, grad_preserves_dense)
+    if not is_sparse(y) and grad_preserves_dense:
+        gy = _dense(gy)
+    return [gx, gy]
+
+
+_true_dot = _sparse_op("true_dot", _true_dot_infer, _true_dot_kernel, _true_dot_grad)
+
+
+def true_dot(x: Any, y: Any, grad_preserves_dense: bool = True) -> Variable:
+    """Matrix product with a sparse result (regular gradient, as Theano's ``true_dot``)."""
+    from symconv.sparse.basic import as_sparse_or_tensor_variable, transpose
+    x, y = as_sparse_or_tensor_variable(x), as_sparse_or_tensor_variable(y)
+    if is_sparse(x):
+        return _true_dot(x, y, grad_preserves_dense=bool(grad_preserves_dense))
+    if not is_sparse(y):
+        raise TypeError("sparse.true_dot: one operand must be sparse")
+    return transpose(_true_dot(y.T, x.T, grad_preserves_dense=bool(grad_preserves_dense)))
+
+
+def _sampling_infer(x: Any, y: Any, p: Any) -> SparseType:
+    from symconv.graph import TensorType
+    if not (isinstance(x, TensorType) and isinstance(y, TensorType) and x.ndim == y.ndim == 2):
+        raise TypeError(f"sparse.sampling_dot: x and y must be dense matrices, got {x}, {y}")
+    if not isinstance(p, SparseType):
+        raise TypeError(f"sparse.sampling_dot: p must be sparse, got {p}")
+    return SparseType(p.format, upcast(x.dtype, y.dtype, p.dtype))
+
+
+def _sampling_kernel(xp: Any, x: Any, y: Any, p: Any) -> Any:
+    dtype = np.result_type(x.dtype, y.dtype, p.dtype)
+    return FORMATS[p.format](p.multiply(np.dot(x, y.T))).astype(dtype, copy=False)
+
+
+def _sampling_grad(g: Variable, out: Variable, x: Variable, y: Variable, p: Variable) -> list:
+    from symconv.sparse.basic import dot
+    # d(p * (x y^T)) = dp * (x y^T) + p * (dx y^T + x dy^T); Theano has no gradient for p
+    pg = mul(p, g)
+    return [dot(pg, y), dot(pg.T, x), sampling_dot(x, y, g) if is_sparse(g) else None]
+
+
+sampling_dot = _sparse_op("sampling_dot", _sampling_infer, _sampling_kernel, _sampling_grad)
+__all__ += ["diag", "square_diagonal", "ensure_sorted_indices", "remove0", "clean", "true_dot",
+            "sampling_dot"]
