@@ -532,18 +532,15 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         fn.profile.print_at_exit()
     return fn
 from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)
-from symconv import mode  # noqa: E402  (theano.compile.mode: import symconv.compile.mode works)
-from symconv.mode import Mode, get_default_mode, get_mode  # noqa: E402,F401
+
+# Theano's theano.compile is a package: its submodules are these modules, found through
+# sys.modules (an empty __path__ lets import machinery and import hooks treat this module as a
+# package), and its names below are importable from here
 import sys as _sys  # noqa: E402
-from symconv import io  # noqa: E402  (theano.compile.io)
-# Theano's theano.compile is a package: its submodules above are found through sys.modules,
-# and an empty __path__ lets import machinery (and import hooks) treat this module as one
+from symconv import io, mode, monitormode, python_ops  # noqa: E402
+from symconv.mode import Mode, get_default_mode, get_mode  # noqa: E402,F401
+from symconv.monitormode import MonitorMode  # noqa: E402,F401
 __path__: list[str] = []
-_sys.modules.setdefault("symconv.compile.mode", mode)
-_sys.modules.setdefault("symconv.compile.io", io)
-from symconv import monitormode  # noqa: E402  (theano.compile.monitormode)
-from symconv.monitormode import MonitorMode  # noqa: E402,F401  (theano.compile.MonitorMode)
-_sys.modules.setdefault("symconv.compile.monitormode", monitormode)
-from symconv import python_ops  # noqa: E402  (theano.compile.ops: as_op)
-_sys.modules.setdefault("symconv.compile.ops", python_ops)
-_sys.modules.setdefault("symconv.compile.sharedvalue", _sys.modules["symconv.shared"])
+for _name, _module in (("io", io), ("mode", mode), ("monitormode", monitormode),
+                       ("ops", python_ops), ("sharedvalue", _sys.modules["symconv.shared"])):
+    _sys.modules.setdefault(f"symconv.compile.{_name}", _module)
