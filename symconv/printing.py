@@ -11,6 +11,7 @@ from symconv.graph import Constant, Node, SharedVariable, Variable
 
 def _roots(obj: Any) -> tuple[list[Variable], Any]:
     from symconv.compile import Function
+    obj = getattr(obj, "inner", obj)   # a function with stateful inputs (symconv.stateful)
     if isinstance(obj, Function):
         program = obj.program
         return list(program.outputs) + list(program.updates), program

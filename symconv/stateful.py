@@ -144,6 +144,15 @@ class StatefulFunction:
     def maker(self) -> Any:
         return self.inner.maker
 
+    @property
+    def program(self) -> Any:
+        """The compiled program (its outputs, then the update values of the states)."""
+        return self.inner.program
+
+    @property
+    def profile(self) -> Any:
+        return self.inner.profile
+
     def __repr__(self) -> str:
         return "<symconv.Function with state>"
 

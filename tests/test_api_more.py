@@ -220,6 +220,8 @@ def test_stateful_inputs_store_checked_values_and_name_bad_keys():
         f.container[s] = 1.0
     with pytest.raises(TypeError, match="cannot read the input"):
         symconv.function([x, (1, 2, 3, 4)], x)
+    from symconv.printing import debugprint
+    assert "mul" in debugprint(f, file="str") and f.maker.fgraph.toposort()
 
 
 def test_a_state_without_initial_value_is_given_by_the_first_call():
