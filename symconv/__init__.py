@@ -16,7 +16,7 @@ from symconv.builders import OpFromGraph  # noqa: F401
 from symconv import scalar  # noqa: F401
 from symconv.printing import pp  # noqa: F401
 
-_LAZY = ("datasets", "bench", "demo")   # on top of the package, loaded when first used
+_LAZY = ("datasets", "bench", "demo", "sparse")   # on top of the package, loaded when first used
 
 
 def __getattr__(name: str):

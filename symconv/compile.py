@@ -9,10 +9,10 @@ import numpy as np
 
 from symconv.config import config
 from symconv.executor import Program, view_root
-from symconv.graph import (Constant, SharedVariable, Variable, apply, as_tensor_variable,
-                           clone_replace, graph_inputs, is_literal, rebuild)
+from symconv.graph import (Constant, SharedVariable, TensorType, Variable, apply,
+                           as_tensor_variable, clone_replace, graph_inputs, is_literal, rebuild)
 from symconv.io import In, Out
-from symconv.values import filter_value
+from symconv.values import copy_value, filter_value, is_array_value
 
 
 class UnusedInputError(ValueError):
@@ -80,6 +80,11 @@ def _check_update(var: Any, value: Any) -> Variable:
     if not isinstance(var, SharedVariable):
         raise TypeError(f"updates can only target shared variables; got {var!r} "
                         f"({type(var).__name__}) as an update target")
+    if not isinstance(value, Variable) and hasattr(var.type, "make_constant"):
+        return var.type.make_constant(value)   # a sparse or generic value
+    if not isinstance(var.type, TensorType) and getattr(value, "type", None) != var.type:
+        raise TypeError(f"an update must have the same type as its shared variable: {var} is "
+                        f"{var.type} but its update {value} is {getattr(value, 'type', value)}")
     if is_literal(value) or isinstance(value, (np.ndarray, np.generic, list)):
         return as_tensor_variable(filter_value(var.type, value, allow_downcast=True))
     value = as_tensor_variable(value)
@@ -140,7 +145,8 @@ class _InputSpec:
         self.has_default = option is not None and option.has_default
         self.strict = option is not None and option.strict
         self.dtype = np.dtype(var.dtype)
-        self.ndim = var.ndim
+        # -1: a sparse or generic input never takes the plain-array fast path of check()
+        self.ndim = var.ndim if isinstance(var.type, TensorType) else -1
         self.fixed = [(a, s) for a, s in enumerate(var.type.shape) if s is not None]
 
     def check(self, value: Any) -> np.ndarray:
@@ -166,6 +172,8 @@ class _InputSpec:
 
 def _owned(value: Any) -> np.ndarray:
     """``value`` as a writable array: read-only views (a broadcast, a constant) are copied."""
+    if not is_array_value(value):   # a SciPy sparse matrix or a generic object: as it is
+        return value
     array = np.asarray(value)
     return array if array.flags.writeable else array.copy()
 
@@ -311,7 +319,7 @@ class Function:
             if self._to_host is not None:
                 value = self._to_host(value)
             elif copy:
-                value = np.array(value)
+                value = np.array(value) if is_array_value(value) else copy_value(value)
             elif type(value) is not np.ndarray or not value.flags.writeable:
                 value = _owned(value)
             result.append(value)
@@ -434,6 +442,13 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
                          f"{on_unused_input!r}")
     if isinstance(inputs, (Variable, In)):
         raise TypeError("function() takes a list of input variables; wrap it: [x]")
+    if any(isinstance(i, tuple) or getattr(i, "update", None) is not None for i in inputs):
+        from symconv.stateful import as_in, stateful_function   # Theano's stateful inputs
+        inputs = [as_in(i) for i in inputs]
+        if any(isinstance(i, In) and i.update is not None for i in inputs):
+            spec.pop("inputs")
+            return stateful_function([i if isinstance(i, In) else In(i) for i in inputs],
+                                     **spec)
     options = [i if isinstance(i, In) else None for i in inputs]
     inputs = [i.variable if isinstance(i, In) else i for i in inputs]
     for i, var in enumerate(inputs):
@@ -500,7 +515,10 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         if isinstance(var, SharedVariable) and id(var) not in seen:
             seen.add(id(var))
             shared_vars.append(var)
-    program = Program(inputs, shared_vars, outs, ups, get_backend(), instrument, targets)
+    backend = get_backend()
+    if hasattr(mode, "wrap_backend"):   # MonitorMode: callbacks around every node
+        backend = mode.wrap_backend(backend)
+    program = Program(inputs, shared_vars, outs, ups, backend, instrument, targets)
 
     out_copy, update_copy = ownership(outs, ups, targets)
     input_specs = [_InputSpec(v, i, allow_input_downcast, o)
@@ -514,3 +532,15 @@ def function(inputs: Sequence[Variable], outputs: Any = None, mode: Any = None,
         fn.profile.print_at_exit()
     return fn
 from symconv.shared import shared  # noqa: E402,F401  (theano.compile.shared)
+
+# Theano's theano.compile is a package: its submodules are these modules, found through
+# sys.modules (an empty __path__ lets import machinery and import hooks treat this module as a
+# package), and its names below are importable from here
+import sys as _sys  # noqa: E402
+from symconv import io, mode, monitormode, python_ops  # noqa: E402
+from symconv.mode import Mode, get_default_mode, get_mode  # noqa: E402,F401
+from symconv.monitormode import MonitorMode  # noqa: E402,F401
+__path__: list[str] = []
+for _name, _module in (("io", io), ("mode", mode), ("monitormode", monitormode),
+                       ("ops", python_ops), ("sharedvalue", _sys.modules["symconv.shared"])):
+    _sys.modules.setdefault(f"symconv.compile.{_name}", _module)

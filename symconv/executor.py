@@ -147,6 +147,8 @@ class Program:
         if self.instrument == "nanguard":
             def after(n: int, value: Any, operands: tuple) -> None:
                 xp = backend.xp
+                if hasattr(value, "getnnz"):   # a SciPy sparse matrix: check its entries
+                    value = value.data
                 if value.dtype.kind in "fc" and not bool(xp.isfinite(value).all()):
                     node = nodes[n]
                     what = "NaN" if bool(xp.isnan(value).any()) else "Inf"

@@ -56,6 +56,9 @@ def copy_function(fn: Any, share_memory: bool = False, swap: dict | None = None,
         exprs = clone_replace([e for _, e in updates], swap) if updates else []
         updates = [(swap.get(t, t), e) for (t, _), e in zip(updates, exprs)]
     spec["updates"] = updates or None
+    outputs = spec.get("outputs")
+    if outputs is not None and not isinstance(outputs, (list, tuple, dict)):
+        spec["outputs"] = [outputs]   # as Theano: a copy returns a list even of one output
     if name is not None:
         spec["name"] = name
     if profile is not None:

@@ -52,6 +52,8 @@ def unbroadcast(g: Variable, x: Variable) -> Variable:
     """``g`` summed back to ``x``'s shape over the axes that broadcasting added or stretched."""
     from symconv.ops.elemwise import cast
     from symconv.ops.reduce import reduce_sum
+    if hasattr(g.type, "cast"):   # a sparse gradient (symconv.sparse): its own cast
+        return g if g.dtype == x.dtype or x.dtype in DISCRETE_DTYPES else g.type.cast(g, x.dtype)
     if g.ndim > x.ndim:
         g = reduce_sum(g, axis=tuple(range(g.ndim - x.ndim)))
     axes = tuple(a for a in range(x.ndim) if x.type.shape[a] == 1 and g.type.shape[a] != 1)

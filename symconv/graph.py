@@ -271,7 +271,8 @@ class Node:
         self.op = op
         self.inputs = tuple(inputs)
         self.params = params
-        self.out = Variable(out_type, self)
+        # a type may name its own variable class (sparse matrices: symconv.sparse)
+        self.out = getattr(out_type, "variable_class", Variable)(out_type, self)
 
     def __getstate__(self) -> dict:
         return {"op": self.op, "inputs": self.inputs, "params": self.params, "out": self.out}
@@ -309,6 +310,14 @@ def freeze(value: Any) -> Any:
 
 
 OPS: dict[str, "Op"] = {}
+
+
+def _check_tensor_inputs(op: "Op", inputs: Sequence[Any]) -> None:
+    for i, var in enumerate(inputs):
+        if isinstance(var, Variable) and not isinstance(var.type, TensorType):
+            raise TypeError(f"{op.name}: input {i} ({var}) is a {var.type}, not a tensor (Theano's "
+                            f"AsTensorError); sparse matrices take symconv.sparse's ops, or "
+                            f"sparse.dense_from_sparse first")
 
 
 class Op:
@@ -353,6 +362,8 @@ class Op:
         self.__doc__ = doc
         OPS[name] = self
 
+    any_type = False   # True: inputs may be of non-tensor types (sparse ops, symconv.sparse)
+
     def __reduce__(self) -> tuple:
         return (get_op, (self.name,))
 
@@ -367,6 +378,8 @@ class Op:
             inputs, params = self.prepare(list(inputs), dict(params))
         else:
             inputs = [as_tensor_variable(x) for x in inputs]
+        if not self.any_type:
+            _check_tensor_inputs(self, inputs)
         frozen = tuple(sorted((k, freeze(v)) for k, v in params.items()))
         node = Node(self, inputs, frozen, self.out_type(inputs, frozen))
         from symconv.config import config

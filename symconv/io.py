@@ -19,6 +19,9 @@ class In:
         The keyword name the compiled function accepts (default: ``variable.name``).
     value : optional
         A default used when the call does not give this input.
+    update : Variable, optional
+        The input keeps state: after each call, its stored value (which ``value`` starts)
+        becomes this expression's value (symconv.stateful).
     strict : bool
         True: the argument must already have the input's exact dtype (no conversion).
     allow_downcast : bool, optional
@@ -34,11 +37,9 @@ class In:
                  shared: bool = False) -> None:
         if not isinstance(variable, Variable):
             raise TypeError(f"In() takes a symbolic variable, got {variable!r}")
-        if update is not None:
-            raise NotImplementedError(
-                "In(update=...) (an input that keeps state between calls) is not supported; "
-                "use a shared variable with function(updates=...)")
         self.variable = variable
+        # an input that keeps state: after each call its stored value becomes ``update``'s
+        self.update = update
         self.name = name if name is not None else (variable.name if autoname else None)
         self.value = value
         self.strict = strict

@@ -6,16 +6,19 @@ import os
 import sys
 from typing import Any, Sequence, TextIO
 
-from symconv.graph import Constant, SharedVariable, Variable
+from symconv.graph import Constant, Node, SharedVariable, Variable
 
 
 def _roots(obj: Any) -> tuple[list[Variable], Any]:
     from symconv.compile import Function
+    obj = getattr(obj, "inner", obj)   # a function with stateful inputs (symconv.stateful)
     if isinstance(obj, Function):
         program = obj.program
         return list(program.outputs) + list(program.updates), program
     if isinstance(obj, Variable):
         return [obj], None
+    if isinstance(obj, Node):   # an op application (Theano's Apply), e.g. in a MonitorMode
+        return list(obj.outputs), None
     if isinstance(obj, (list, tuple)):
         return [v for o in obj for v in _roots(o)[0]], None
     raise TypeError(f"debugprint: expected a variable, a list of them or a compiled function, "

@@ -1,11 +1,11 @@
 """Shared variables: values that persist across calls and live on the configured device."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from symconv.graph import SharedVariable, TensorType
+from symconv.graph import DTYPES, SharedVariable, TensorType
 from symconv.values import filter_value
 
 
@@ -56,6 +56,19 @@ class Container:
         self.value = self.backend.to_device(state["value"])
 
 
+# constructors tried first by shared(): each returns a shared variable or None (not its kind)
+shared_constructors: list[Callable[..., SharedVariable | None]] = []
+
+
+def _as_array(value: Any, borrow: bool) -> np.ndarray | None:
+    if isinstance(value, np.ndarray):
+        return value if borrow else np.array(value)
+    try:
+        return np.array(value)
+    except (ValueError, TypeError):   # ragged lists and other objects NumPy cannot hold
+        return None
+
+
 def shared(value: Any, name: str | None = None, strict: bool = False,
            allow_downcast: bool | None = None, borrow: bool = False,
            broadcastable: Sequence[bool] | None = None,
@@ -68,13 +81,20 @@ def shared(value: Any, name: str | None = None, strict: bool = False,
     from symconv.backends import backend_for
     if isinstance(value, SharedVariable):
         raise TypeError("shared() got a shared variable; pass its get_value()")
+    for make in shared_constructors:   # other kinds of values (SciPy sparse matrices)
+        var = make(value, name=name, strict=strict, allow_downcast=allow_downcast,
+                   borrow=borrow)
+        if var is not None:
+            return var
     backend = backend_for(None)
     if backend.is_device_array(value):
         host = backend.to_host(value)
     else:
-        host = value if isinstance(value, np.ndarray) and borrow else np.array(value)
-    if host.dtype == object:
-        raise TypeError(f"shared() cannot hold a value of type {type(value).__name__}")
+        host = _as_array(value, borrow)
+    if host is None or host.dtype == object or host.dtype.name not in DTYPES:
+        # as Theano: any other Python object is held by a generic shared variable
+        from symconv.generic import generic_shared
+        return generic_shared(value, name=name, borrow=borrow)
     if shape is None:
         shape = (tuple(1 if b else None for b in broadcastable) if broadcastable is not None
                  else (None,) * host.ndim)

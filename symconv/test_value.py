@@ -34,7 +34,9 @@ def compute_test_value(node: Any, mode: str) -> None:
             if mode == "warn":
                 warnings.warn(message, stacklevel=4)
             return
-        values.append(np.asarray(value, dtype=var.dtype))
+        # a sparse (or generic) test value is used as it is
+        values.append(np.asarray(value, dtype=var.dtype)
+                      if isinstance(var.type, graph.TensorType) else value)
     from symconv.backends import get_backend
     try:
         result = get_backend("cpu").thunk(node)(*values)
@@ -46,7 +48,8 @@ def compute_test_value(node: Any, mode: str) -> None:
         except Exception:
             again = ValueError(message)
         raise again from err
-    node.out.tag.test_value = np.asarray(result)
+    node.out.tag.test_value = (np.asarray(result) if isinstance(node.out.type, graph.TensorType)
+                               else result)
 
 
 graph._node_hooks.append(compute_test_value)   # the IR calls it on every new node

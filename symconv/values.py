@@ -16,6 +16,8 @@ def filter_value(t: TensorType, data: Any, strict: bool = False,
     cast. None (the default): safe casts, Python floats to floatX, and numbers or lists whose
     values survive the cast exactly; anything else would lose precision and is refused.
     """
+    if not isinstance(t, TensorType):   # a sparse or generic type converts its own values
+        return t.filter(data, strict, allow_downcast)
     if type(data) is np.ndarray and data.dtype.name == t.dtype:
         arr = data
     elif strict:
@@ -63,3 +65,18 @@ def _cast_without_loss(t: TensorType, data: Any, allow_downcast: bool | None) ->
         f"{t} cannot store {_describe(data)} accurately (it would become "
         f"{np.array2string(cast, threshold=6)}); convert it with numpy.asarray(value, "
         f"dtype='{t.dtype}') or pass allow_input_downcast=True")
+
+
+def is_array_value(value: Any) -> bool:
+    """An array or number (as opposed to a SciPy sparse matrix or a generic Python object)."""
+    return isinstance(value, (np.ndarray, np.generic, bool, int, float, complex)) or \
+        hasattr(value, "__cuda_array_interface__") or hasattr(value, "__array_interface__")
+
+
+def copy_value(value: Any) -> Any:
+    """A copy of a value that is not an array, as Theano's output copy: ``value.copy()`` where
+    there is one (SciPy matrices, dicts, lists: shallow), else a deep copy."""
+    import copy
+    if callable(getattr(value, "copy", None)):
+        return value.copy()
+    return copy.deepcopy(value)

@@ -20,11 +20,12 @@ LAYERS = [
     ["symconv.gradient", "symconv.rewrite", "symconv.rewrites"],
     ["symconv.backends"],
     ["symconv.schedule", "symconv.executor", "symconv.compile", "symconv.io", "symconv.mode",
-     "symconv.shared", "symconv.profiling", "symconv.function_extras", "symconv.test_value"],
+     "symconv.shared", "symconv.profiling", "symconv.function_extras", "symconv.test_value",
+     "symconv.generic", "symconv.stateful", "symconv.monitormode", "symconv.python_ops"],
     # scan and ifelse compile inner graphs, so their ops live here, above compile
     ["symconv.tensor", "symconv.printing", "symconv.verify", "symconv.sandbox",
      "symconv.distributed", "symconv.scan_module", "symconv.ifelse", "symconv.scalar",
-     "symconv.builders"],
+     "symconv.builders", "symconv.sparse", "symconv.typed_list"],
     ["symconv"],
     ["symconv.datasets", "symconv.bench", "symconv.demo"],
 ]

@@ -167,6 +167,7 @@ def _scan_grad(seeds: list[Variable], out: Variable, *inputs: Variable,
 scan_op = Op("scan", _scan_infer, _scan_kernel, _scan_grad,
              doc="A loop: runs the inner graph of ``spec`` once per step (see symconv.scan).")
 scan_op.sum_grads = list       # the gradient rule takes every output's seed, not their sum
+scan_op.any_type = True       # non-sequences may be of any type (typed lists, sparse, generic)
 scan_op.foldable = False       # never constant-folded: its value is not an array
 scan_op.inner_outputs = lambda node: node.kw["spec"].inner_outputs   # for debugprint
 

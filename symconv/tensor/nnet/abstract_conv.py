@@ -214,3 +214,50 @@ def get_conv_output_shape(image_shape: Sequence, kernel_shape: Sequence,
         spatial = tuple(get_conv_shape_1axis(imshp[i], kshp[i], border_mode, subsample[i],
                                              dilation[i]) for i in range(len(subsample)))
     return (bsize, nkern) + spatial
+
+
+def bilinear_kernel_1D(ratio: int, normalize: bool = True) -> Variable:
+    """Theano's 1-d bilinear kernel ``[1, 2, ..., ratio, ..., 2, 1]`` (divided by ``ratio``
+    when ``normalize``), of length ``2 * ratio - 1``, in floatX."""
+    import symconv.tensor as T
+    from symconv.config import config
+    half = T.arange(1, ratio + 1, dtype=config.floatX)
+    kern = T.concatenate([half, half[-2::-1]])
+    return kern / T.cast(ratio, config.floatX) if normalize else kern
+
+
+def bilinear_kernel_2D(ratio: Any, normalize: bool = True) -> Variable:
+    """The outer product of the 1-d kernels of ``ratio`` (an int, or (rows, cols))."""
+    rows, cols = (ratio, ratio) if not isinstance(ratio, (tuple, list)) else ratio
+    return (bilinear_kernel_1D(rows, normalize).dimshuffle(0, "x")
+            * bilinear_kernel_1D(cols, normalize).dimshuffle("x", 0))
+
+
+def bilinear_upsampling(input: Any, ratio: int | None = None, frac_ratio: Any = None,
+                        batch_size: int | None = None, num_input_channels: int | None = None,
+                        use_1D_kernel: bool = True) -> Variable:
+    """Upsample the last two axes of a 4-d ``input`` by the integer ``ratio`` with bilinear
+    interpolation (edges replicated), as Theano: the result is (batch, channels, rows * ratio,
+    cols * ratio). ``batch_size``/``num_input_channels`` are accepted hints; both kernel forms
+    give the same values. Fractional ratios are not supported."""
+    import symconv.tensor as T
+    from symconv.config import config
+    from symconv.ops.upsample import upsample_bilinear
+    if ratio and frac_ratio:
+        raise ValueError("can't use ratio and frac_ratio together")
+    if not (ratio or frac_ratio):
+        raise ValueError("No ratio (or frac_ratio) provided")
+    if frac_ratio:
+        raise NotImplementedError("bilinear_upsampling: frac_ratio is not supported by symconv; "
+                                  "use an integer ratio")
+    if int(ratio) != ratio or ratio < 1:
+        raise ValueError(f"bilinear_upsampling: ratio must be a positive int, got {ratio!r}")
+    input = as_tensor_variable(input)
+    if input.ndim != 4:
+        raise TypeError(f"bilinear_upsampling: input must be 4-d (batch, channels, rows, cols), "
+                        f"got {input} of type {input.type}")
+    from symconv.ops.elemwise import upcast
+    dtype = upcast(input.dtype, config.floatX)   # Theano's kernel is floatX
+    x = T.cast(input, dtype) if dtype != input.dtype else input
+    rows = upsample_bilinear(x, ratio=int(ratio), axis=2)
+    return upsample_bilinear(rows, ratio=int(ratio), axis=3)

@@ -1,4 +1,5 @@
-"""``pool_2d`` over the last two axes, with Theano's signature, defaults and deprecations."""
+"""``pool_2d`` over the last two axes and ``pool_3d`` over the last three, with Theano's
+signatures, defaults and deprecations (sizes may be symbolic)."""
 from __future__ import annotations
 
 import warnings
@@ -67,8 +68,54 @@ def pool_2d(input: Any, ws: Sequence[int] | None = None, ignore_border: bool | N
                       stacklevel=2)
         ignore_border = False
     mode = _MODE_ALIASES.get(mode, mode)
+    if _symbolic(ws, stride, pad):   # tensor ws/stride/pad, as Theano accepts
+        return _pool_nd(input, ws, stride, pad, 2, ignore_border, mode)
     return _pool.pool_2d(input, ws=ws, stride=stride, pad=pad, ignore_border=ignore_border,
                          mode=mode)
+
+
+def _symbolic(*sizes: Any) -> bool:
+    """Whether a window, stride or padding is given as (or contains) a symbolic variable."""
+    return any(isinstance(s, Variable) or isinstance(s, (list, tuple)) and any(
+        isinstance(v, Variable) for v in s) for s in sizes)
+
+
+def _pool_nd(input: Variable, ws: Any, stride: Any, pad: Any, nd: int, ignore_border: bool,
+             mode: str) -> Variable:
+    from symconv.ops import pool_nd
+    ws = as_tensor_variable(list(ws) if isinstance(ws, tuple) else ws)
+    stride = ws if stride is None else as_tensor_variable(
+        list(stride) if isinstance(stride, tuple) else stride)
+    pad = as_tensor_variable(list(pad) if isinstance(pad, tuple) else pad)
+    return pool_nd.pool(input, ws, stride, pad, nd=nd, ignore_border=bool(ignore_border),
+                        mode=mode)
+
+
+def pool_3d(input: Any, ws: Sequence[int] | None = None, ignore_border: bool | None = None,
+            stride: Sequence[int] | None = None, pad: Sequence[int] = (0, 0, 0),
+            mode: str = "max", ds: Sequence[int] | None = None, st: Sequence[int] | None = None,
+            padding: Sequence[int] | None = None) -> Variable:
+    """Downscale the last three axes of ``input`` by pooling windows of shape ``ws``; the
+    parameters (ints or tensors) and sizes are those of ``pool_2d`` over three axes."""
+    ws = _renamed(ws, ds, "ws", "ds")
+    if ws is None:
+        raise ValueError("pool_3d: you must provide a tuple value for the window size (ws)")
+    stride = _renamed(stride, st, "stride", "st")
+    if padding is not None:
+        if tuple(pad) != (0, 0, 0):
+            raise ValueError("You can't provide a tuple value to both 'pad' and 'padding'.")
+        pad = _renamed(None, padding, "pad", "padding")
+    input = as_tensor_variable(input)
+    if input.ndim < 3:
+        raise NotImplementedError(f"pool_3d requires a dimension >= 3, got {input} of type "
+                                  f"{input.type}")
+    if ignore_border is None:
+        warnings.warn("pool_3d() will have the parameter ignore_border default value changed to "
+                      "True (currently False). To have consistent behavior with all Theano "
+                      "versions, explicitly add the parameter ignore_border=True.", UserWarning,
+                      stacklevel=2)
+        ignore_border = False
+    return _pool_nd(input, ws, stride, pad, 3, ignore_border, _MODE_ALIASES.get(mode, mode))
 
 
 def max_pool_2d_same_size(input: Any, patch_size: Sequence[int]) -> Variable:
