@@ -61,3 +61,14 @@ def test_an_integer_negation_is_not_moved_past_the_sum():
     assert ops(f) == ["neg", "sum"]                           # -(-128) wraps in int8
     xv = np.array([[-128, 1]], dtype="int8")
     assert f(xv) == np.float32(-128 - 1)
+
+
+def test_a_negation_moves_before_a_broadcast_and_fuses(rng):
+    v, w = T.dvectors("vw")
+    out = -(v / w).dimshuffle("x", 0)
+    f = symconv.function([v, w], out)
+    assert ops(f) == ["fused_elemwise", "dimshuffle"]
+    vv, wv = rng.standard_normal(3), rng.standard_normal(3) + 3
+    np.testing.assert_array_equal(f(vv, wv), unoptimized([v, w], out)(vv, wv))
+    m = T.dmatrix("m")     # a transposing dimshuffle is left alone: neg stays after it
+    assert ops(symconv.function([m], -m.T))[-1] == "neg"

@@ -42,3 +42,18 @@ def sum_of_negation(node: Node) -> Variable | None:
             or inner.out.dtype[0] != "f" or inner.inputs[0].dtype != inner.out.dtype:
         return None
     return neg(apply(node.op, inner.inputs, node.params))
+
+
+@register("canonicalize", ops=["neg"])
+def negation_before_broadcast(node: Node) -> Variable | None:
+    # neg(dimshuffle(x, pattern)) -> dimshuffle(neg(x), pattern) when the dimshuffle only adds
+    # broadcast axes: the neg runs on the smaller value and fuses with x's elementwise producer
+    from symconv.ops.elemwise import neg
+    inner = node.inputs[0].owner
+    if inner is None or inner.op.name != "dimshuffle":
+        return None
+    kept = [a for a in inner.kw["pattern"] if a != "x"]
+    if kept != list(range(inner.inputs[0].ndim)):
+        return None
+    result = apply(inner.op, [neg(inner.inputs[0])], inner.params)
+    return result if result.type == node.out.type else None
