@@ -138,3 +138,17 @@ def test_shape_errors():
         conv2d(x, np.zeros((2, 3, 6, 6)))
     with pytest.raises(ValueError, match="gy has shape"):
         conv2d_grad_weights(x, np.zeros((1, 2, 4, 4)), (3, 3), groups=1)
+
+
+def test_a_small_unsplit_gemm_job_runs_on_one_blas_thread():
+    from symconv.backends import blas, numpy_conv
+    if blas.get_num_threads() is None:
+        pytest.skip("no BLAS library found through threadpoolctl")
+    seen = []
+    with blas.num_threads(2):
+        numpy_conv.parallel_map(lambda a, b: seen.append(blas.get_num_threads()), 1, 1, True,
+                                gemm_size=numpy_conv.SMALL_GEMM - 1)
+        numpy_conv.parallel_map(lambda a, b: seen.append(blas.get_num_threads()), 1, 1, True,
+                                gemm_size=numpy_conv.SMALL_GEMM)
+        after = blas.get_num_threads()
+    assert seen == [1, 2] and after == 2

@@ -25,15 +25,27 @@ THREADS = min(2, os.cpu_count() or 1)
 _executor: ThreadPoolExecutor | None = None
 
 
-def parallel_map(job: Callable[[int, int], Any], n: int, chunk: int, threaded: bool) -> list:
+# below this many multiply-adds a GEMM runs on one BLAS thread: handing half of it to a second
+# thread costs more than it saves, and on a busy machine far more (a batch-1 LeNet forward took
+# 1.1 ms with two OpenBLAS threads and 0.38 ms with one)
+SMALL_GEMM = 1 << 21
+
+
+def parallel_map(job: Callable[[int, int], Any], n: int, chunk: int, threaded: bool,
+                 gemm_size: int | None = None) -> list:
     """Run ``job(start, stop)`` over ``range(n)`` cut into chunks, on a small thread pool if asked.
 
     NumPy ufuncs, copies and BLAS release the GIL, so threads give real parallelism here.
+    ``gemm_size``: the multiply-adds of the whole job; a small job that is not split runs its
+    BLAS calls on one thread.
     """
     global _executor
     chunk = max(int(chunk), 1)
     bounds = [(i, min(i + chunk, n)) for i in range(0, n, chunk)] or [(0, 0)]   # n == 0 too
     if not threaded or THREADS == 1 or len(bounds) == 1:
+        if gemm_size is not None and gemm_size < SMALL_GEMM:
+            with blas.num_threads(1):
+                return [job(*b) for b in bounds]
         return [job(*b) for b in bounds]
     if _executor is None:
         _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="symconv-kernel")
@@ -173,7 +185,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, pad: Pair = (0, 0), subsample: Pair = (
             yc = np.matmul(cols, wm.transpose(0, 2, 1))
             out[...] = yc.reshape(g.groups, nb, p, g.og).transpose(1, 0, 3, 2)
 
-    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
+    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True, g.n * g.o * g.kg * p)
     return y
 
 
@@ -220,7 +232,7 @@ def conv2d_grad_inputs(gy: np.ndarray, w: np.ndarray, input_hw: Pair, pad: Pair 
             gxp = gxp.reshape(nb, g.hp, g.wp, g.c)[(slice(None),) + crop]
             gx[n0:n1] = gxp.transpose(0, 3, 1, 2)
 
-    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
+    parallel_map(job, g.n, _chunk(g, dtype.itemsize), True, g.n * g.o * g.kg * p)
     return gx
 
 
@@ -249,5 +261,5 @@ def conv2d_grad_weights(x: np.ndarray, gy: np.ndarray, filter_hw: Pair, pad: Pai
         gyt = np.ascontiguousarray(gyc.transpose(1, 2, 0, 3)).reshape(g.groups, g.og, nb * p)
         return np.matmul(gyt, cols)
 
-    partials = parallel_map(job, g.n, _chunk(g, dtype.itemsize), True)
+    partials = parallel_map(job, g.n, _chunk(g, dtype.itemsize), True, g.n * g.o * g.kg * p)
     return _filters_from_matrix(np.sum(partials, axis=0, dtype=dtype), g)
