@@ -158,7 +158,12 @@ def _check_ndim(name: str, t: TensorType) -> None:
 
 
 def _pool_kernel(xp: Any, x: Any, **params: Any) -> Any:
-    win = PoolWindow.of(x, params)
+    return pool_windows(xp, PoolWindow.of(x, params), x)
+
+
+def pool_windows(xp: Any, win: Any, x: Any) -> Any:
+    """x pooled over the windows of ``win`` (a PoolWindow or anything with its taps, padding
+    and divisor): the generic kernel of every pooling op."""
     xpad = win.padded(xp, x)
     reduce = xp.maximum if win.mode == "max" else xp.add
     out = xpad[win.taps[0]].copy()

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from symconv.graph import Constant, Op, TensorType, Variable, as_tensor_variable
-from symconv.ops.pool import MODES, PoolError, pool_output_size
+from symconv.ops.pool import MODES, PoolError, pool_output_size, pool_windows
 
 
 def _sizes(value: Any, nd: int, name: str, minimum: int) -> tuple[int, ...]:
@@ -88,16 +88,7 @@ def check_pad(ws: tuple, pad: tuple, nd: int, ignore_border: bool) -> None:
 # ---- kernels (x, then the pooled output or its gradient, then ws, stride, pad) ---------------
 
 def _pool_kernel(xp: Any, x: Any, ws: Any, stride: Any, pad: Any, **p: Any) -> Any:
-    win = Windows(x.shape, ws, stride, pad, **p)
-    xpad = win.padded(xp, x)
-    reduce = xp.maximum if win.mode == "max" else xp.add
-    out = xpad[win.taps[0]].copy()
-    for tap in win.taps[1:]:
-        reduce(out, xpad[tap], out=out)
-    divisor = win.divisor()
-    if divisor is not None:
-        out = (out / xp.asarray(divisor)).astype(x.dtype, copy=False)
-    return out
+    return pool_windows(xp, Windows(x.shape, ws, stride, pad, **p), x)
 
 
 def _checked(win: Windows, *arrays: Any) -> None:
