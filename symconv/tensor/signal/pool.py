@@ -49,29 +49,39 @@ def pool_2d(input: Any, ws: Sequence[int] | None = None, ignore_border: bool | N
     ``(in + 2 * pad - ws) // stride + 1`` (ignore_border=True) or ``(in - 1) // stride + 1``
     for ``stride >= ws``, else ``max(0, (in - 1 - ws + stride) // stride) + 1``.
     """
-    ws = _renamed(ws, ds, "ws", "ds")
-    if ws is None:
-        raise ValueError("pool_2d: you must provide a tuple value for the window size (ws)")
-    stride = _renamed(stride, st, "stride", "st")
-    if padding is not None:
-        if tuple(pad) != (0, 0):
-            raise ValueError("You can't provide a tuple value to both 'pad' and 'padding'.")
-        pad = _renamed(None, padding, "pad", "padding")
-    input = as_tensor_variable(input)
-    if input.ndim < 2:
-        raise NotImplementedError(f"pool_2d requires a dimension >= 2, got {input} of type "
-                                  f"{input.type}")
-    if ignore_border is None:
-        warnings.warn("pool_2d() will have the parameter ignore_border default value changed to "
-                      "True (currently False). To have consistent behavior with all Theano "
-                      "versions, explicitly add the parameter ignore_border=True.", UserWarning,
-                      stacklevel=2)
-        ignore_border = False
+    input, ws, stride, pad, ignore_border = _arguments(2, input, ws, ds, stride, st, pad,
+                                                       padding, ignore_border)
     mode = _MODE_ALIASES.get(mode, mode)
     if _symbolic(ws, stride, pad):   # tensor ws/stride/pad, as Theano accepts
         return _pool_nd(input, ws, stride, pad, 2, ignore_border, mode)
     return _pool.pool_2d(input, ws=ws, stride=stride, pad=pad, ignore_border=ignore_border,
                          mode=mode)
+
+
+def _arguments(nd: int, input: Any, ws: Any, ds: Any, stride: Any, st: Any, pad: Any,
+               padding: Any, ignore_border: bool | None) -> tuple:
+    """pool_{nd}d's arguments with Theano's old names resolved, checked, and ignore_border's
+    default (False, with Theano's warning): (input, ws, stride, pad, ignore_border)."""
+    name = f"pool_{nd}d"
+    ws = _renamed(ws, ds, "ws", "ds")
+    if ws is None:
+        raise ValueError(f"{name}: you must provide a tuple value for the window size (ws)")
+    stride = _renamed(stride, st, "stride", "st")
+    if padding is not None:
+        if tuple(pad) != (0,) * nd:
+            raise ValueError("You can't provide a tuple value to both 'pad' and 'padding'.")
+        pad = _renamed(None, padding, "pad", "padding")
+    input = as_tensor_variable(input)
+    if input.ndim < nd:
+        raise NotImplementedError(f"{name} requires a dimension >= {nd}, got {input} of type "
+                                  f"{input.type}")
+    if ignore_border is None:
+        warnings.warn(f"{name}() will have the parameter ignore_border default value changed "
+                      "to True (currently False). To have consistent behavior with all Theano "
+                      "versions, explicitly add the parameter ignore_border=True.", UserWarning,
+                      stacklevel=3)
+        ignore_border = False
+    return input, ws, stride, pad, ignore_border
 
 
 def _symbolic(*sizes: Any) -> bool:
@@ -97,24 +107,8 @@ def pool_3d(input: Any, ws: Sequence[int] | None = None, ignore_border: bool | N
             padding: Sequence[int] | None = None) -> Variable:
     """Downscale the last three axes of ``input`` by pooling windows of shape ``ws``; the
     parameters (ints or tensors) and sizes are those of ``pool_2d`` over three axes."""
-    ws = _renamed(ws, ds, "ws", "ds")
-    if ws is None:
-        raise ValueError("pool_3d: you must provide a tuple value for the window size (ws)")
-    stride = _renamed(stride, st, "stride", "st")
-    if padding is not None:
-        if tuple(pad) != (0, 0, 0):
-            raise ValueError("You can't provide a tuple value to both 'pad' and 'padding'.")
-        pad = _renamed(None, padding, "pad", "padding")
-    input = as_tensor_variable(input)
-    if input.ndim < 3:
-        raise NotImplementedError(f"pool_3d requires a dimension >= 3, got {input} of type "
-                                  f"{input.type}")
-    if ignore_border is None:
-        warnings.warn("pool_3d() will have the parameter ignore_border default value changed to "
-                      "True (currently False). To have consistent behavior with all Theano "
-                      "versions, explicitly add the parameter ignore_border=True.", UserWarning,
-                      stacklevel=2)
-        ignore_border = False
+    input, ws, stride, pad, ignore_border = _arguments(3, input, ws, ds, stride, st, pad,
+                                                       padding, ignore_border)
     return _pool_nd(input, ws, stride, pad, 3, ignore_border, _MODE_ALIASES.get(mode, mode))
 
 
